@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""One entry point for newcomers, authors and CI.  Needs nothing but Python 3.10+.
+
+    python3 course.py site     set up .venv, build the book, print where it is
+    python3 course.py test     set up .venv, run the whole test suite
+    python3 course.py bench    set up .venv, run the benchmarks
+    python3 course.py setup    only create / update .venv
+
+Setup creates a virtual environment in .venv, installs requirements.txt and
+installs tconv_lib in editable mode.  It re-installs only when
+requirements.txt or pyproject.toml change.  Extra arguments after `test` go to
+pytest, e.g. `python3 course.py test tests/test_transposed.py -x`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("TCONV_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / "python"
+STAMP = VENV / ".tconv-installed"
+BOOK_BUILD = ROOT / "_build" / "html"
+
+
+def run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in ("requirements.txt", "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def setup() -> None:
+    """Create .venv and install everything, unless it is already up to date."""
+    if not PYTHON.exists():
+        print(f"creating virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == _fingerprint():
+        return
+    run(PYTHON, "-m", "pip", "install", "--quiet", "-r", ROOT / "requirements.txt")
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "-e", ROOT)
+    STAMP.write_text(_fingerprint())
+
+
+def site(args: list[str]) -> None:
+    setup()
+    run(BIN / "jupyter-book", "build", ROOT, "-W", "-n", "--keep-going", *args)
+    print(f"\nThe site is built: open {BOOK_BUILD / 'index.html'}")
+
+
+def test(args: list[str]) -> None:
+    setup()
+    run(PYTHON, "-m", "pytest", *args)
+
+
+def bench(args: list[str]) -> None:
+    setup()
+    run(PYTHON, ROOT / "benchmarks" / "bench_conv_transpose.py", *args)
+
+
+COMMANDS = {"site": site, "test": test, "bench": bench, "setup": lambda args: setup()}
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__)
+        sys.exit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,421 @@
+"""Transposed convolution, four ways.
+
+The same linear operator written as four algorithms, each a public function:
+
+``scatter``
+    Every input element stamps a scaled copy of the kernel onto the output;
+    where stamps overlap, they add.  The picture from the lectures.
+``zero_insertion``
+    Put ``stride - 1`` zeros between input elements, pad, and run an ordinary
+    stride-1 convolution with the flipped, channel-swapped kernel.  The
+    signal-processing picture: upsample, then filter.
+``matrix``
+    Build the matrix ``C`` of the forward convolution this operator undoes and
+    multiply by ``C.T``.  The algebraic definition, and the source of the name.
+``gemm``
+    One matrix product of the kernels with every input pixel, then "col2im":
+    add each product into place.  The fast path, used by
+    :func:`conv_transpose2d` and :func:`conv_transpose1d`.
+
+All of them take PyTorch's arguments in PyTorch's order, with the weight laid
+out ``(C_in, C_out // groups, *kernel)``, and return the same array up to
+rounding.  The 1D functions run the 2D ones on a height-1 image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import geometry
+from ._checks import transposed_args
+from .conv import conv2d
+from .matrix import conv_matrix
+
+__all__ = [
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose1d_scatter",
+    "conv_transpose2d_scatter",
+    "conv_transpose1d_zero_insertion",
+    "conv_transpose2d_zero_insertion",
+    "conv_transpose1d_matrix",
+    "conv_transpose2d_matrix",
+    "conv_transpose1d_gemm",
+    "conv_transpose2d_gemm",
+    "VIEWS_1D",
+    "VIEWS_2D",
+]
+
+
+def _canvas_size(a) -> tuple[int, int]:
+    """Rows and columns every stamp reaches, plus output_padding so a crop never runs off the end."""
+    return tuple(
+        (n - 1) * s + geometry.effective_kernel_size(k, d) + op
+        for n, k, s, d, op in zip(a.x.shape[2:], a.kernel_size, a.stride, a.dilation, a.output_padding)
+    )
+
+
+def _crop_padding(canvas: np.ndarray, a) -> np.ndarray:
+    """Remove ``padding`` rows/columns at the start of the last two axes, keep the output size."""
+    (ph, pw), (h_out, w_out) = a.padding, a.output_size
+    return canvas[..., ph : ph + h_out, pw : pw + w_out]
+
+
+def conv_transpose2d_scatter(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed convolution by stamping: each input element adds a scaled kernel.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+        Input, float32 or float64.
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+        PyTorch's transposed layout: input channels first.
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+        ``H_out = (H_in - 1) sH - 2 pH + dH (kH - 1) + opH + 1``, see
+        :func:`tconv_lib.geometry.conv_transpose_output_size`.
+
+    Notes
+    -----
+    The *scatter* view.  Input element ``(i, j)`` of channel ``ci`` multiplies
+    the whole kernel ``weight[ci]`` and adds it to the canvas with its top-left
+    tap at ``(i * sH, j * sW)``, taps ``dH``/``dW`` apart.  ``padding`` then
+    crops the canvas on every side and ``output_padding`` keeps extra rows and
+    columns at the bottom and right.  Readable, not fast: one NumPy operation
+    per input element and channel.
+
+    Examples
+    --------
+    The first lecture's example: a 2x2 input, a 2x2 kernel, stride 1, gives 3x3.
+    The centre is the only output that every input element reaches.
+
+    >>> x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
+    >>> conv_transpose2d_scatter(x, np.ones((1, 1, 2, 2)))
+    array([[[ 1.,  3.,  2.],
+            [ 4., 10.,  6.],
+            [ 3.,  7.,  4.]]])
+    """
+    a = transposed_args(
+        x, weight, bias, stride, padding, output_padding, groups, dilation,
+        nd=2, fname="conv_transpose2d_scatter",
+    )
+    n, c_in, h_in, w_in = a.x.shape
+    _, c_out_g, kh, kw = a.weight.shape
+    (sh, sw), (dh, dw) = a.stride, a.dilation
+    c_in_g = c_in // a.groups
+    canvas = np.zeros((n, c_out_g * a.groups, *_canvas_size(a)), dtype=a.x.dtype)
+    for ci in range(c_in):
+        group = ci // c_in_g
+        outs = slice(group * c_out_g, (group + 1) * c_out_g)  # the channels this group writes
+        stamp = a.weight[ci]  # (C_out/g, kH, kW)
+        for i in range(h_in):
+            rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+            for j in range(w_in):
+                cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
+                # (N, 1, 1, 1) * (C_out/g, kH, kW): one scaled stamp per batch element
+                canvas[:, outs, rows, cols] += a.x[:, ci, i, j, None, None, None] * stamp
+    return a.finish(_crop_padding(canvas, a))
+
+
+def _pad_or_crop(arr: np.ndarray, pairs) -> np.ndarray:
+    """Zero-pad the last two axes by ``(before, after)`` per axis; negative amounts crop."""
+    crop = tuple(slice(max(-b, 0), arr.shape[-2 + k] - max(-e, 0)) for k, (b, e) in enumerate(pairs))
+    arr = arr[(..., *crop)]
+    return np.pad(arr, ((0, 0), (0, 0), *((max(b, 0), max(e, 0)) for b, e in pairs)))
+
+
+def conv_transpose2d_zero_insertion(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed convolution as zero insertion followed by an ordinary convolution.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+        As :func:`conv_transpose2d_scatter`.
+
+    Notes
+    -----
+    The *zero-insertion* view (Dumoulin & Visin, 2016, "fractionally strided
+    convolution"):
+
+    1. insert ``s - 1`` zeros between neighbouring input elements;
+    2. pad ``d(k - 1) - p`` zeros on each side (crop if negative) and
+       ``output_padding`` more at the end;
+    3. convolve with stride 1 and the same dilation, using the kernel flipped
+       in space and with its two channel axes swapped.
+
+    Examples
+    --------
+    >>> x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
+    >>> conv_transpose2d_zero_insertion(x, np.ones((1, 1, 2, 2)))
+    array([[[ 1.,  3.,  2.],
+            [ 4., 10.,  6.],
+            [ 3.,  7.,  4.]]])
+    """
+    a = transposed_args(
+        x, weight, bias, stride, padding, output_padding, groups, dilation,
+        nd=2, fname="conv_transpose2d_zero_insertion",
+    )
+    n, c_in, h_in, w_in = a.x.shape
+    _, c_out_g, kh, kw = a.weight.shape
+    (sh, sw), (ph, pw), (oph, opw) = a.stride, a.padding, a.output_padding
+    (dh, dw), g = a.dilation, a.groups
+    # 1. zero insertion: (N, C_in, H_in, W_in) -> (N, C_in, (H_in - 1) sH + 1, (W_in - 1) sW + 1)
+    upsampled = np.zeros((n, c_in, (h_in - 1) * sh + 1, (w_in - 1) * sw + 1), dtype=a.x.dtype)
+    upsampled[:, :, ::sh, ::sw] = a.x
+    # 2. pad so the kernel can hang over each edge by all but one tap, minus `padding`
+    edge_h, edge_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    upsampled = _pad_or_crop(upsampled, ((edge_h, edge_h + oph), (edge_w, edge_w + opw)))
+    # 3. flip in space and swap channels, per group:
+    #    (C_in, C_out/g, kH, kW) -> (g, C_in/g, C_out/g, kH, kW) -> (g, C_out/g, C_in/g, kH, kW)
+    #    -> (C_out, C_in/g, kH, kW): the layout conv2d expects
+    flipped = (
+        a.weight.reshape(g, c_in // g, c_out_g, kh, kw)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(g * c_out_g, c_in // g, kh, kw)[:, :, ::-1, ::-1]
+    )
+    out = conv2d(upsampled, flipped, stride=1, padding=0, dilation=a.dilation, groups=g)
+    return a.finish(out)
+
+
+def conv_transpose2d_matrix(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed convolution as multiplication by ``C.T``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+        As :func:`conv_transpose2d_scatter`.
+
+    Notes
+    -----
+    The *matrix* view and the definition.  The forward convolution with the
+    same ``weight`` (read as ``conv2d``'s ``(C_out', C_in' // groups, kH, kW)``
+    with ``C_out' = C_in``), stride, padding and dilation maps a
+    ``(C_out, H_out, W_out)`` image to ``(C_in, H_in, W_in)``; its matrix
+    :func:`~tconv_lib.matrix.conv_matrix` is ``C``, and this operator is
+    ``C.T``.  When ``output_padding >= stride`` (allowed if the dilation is
+    larger) that convolution produces more than ``H_in`` rows; the extra rows
+    have no counterpart in ``x`` and are dropped from ``C``.  ``C`` is dense:
+    use small sizes.
+
+    Examples
+    --------
+    >>> x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
+    >>> conv_transpose2d_matrix(x, np.ones((1, 1, 2, 2)))
+    array([[[ 1.,  3.,  2.],
+            [ 4., 10.,  6.],
+            [ 3.,  7.,  4.]]])
+    """
+    a = transposed_args(
+        x, weight, bias, stride, padding, output_padding, groups, dilation,
+        nd=2, fname="conv_transpose2d_matrix",
+    )
+    n, c_in, h_in, w_in = a.x.shape
+    c_out = a.weight.shape[1] * a.groups
+    h_out, w_out = a.output_size
+    c = conv_matrix(a.weight, (c_out, h_out, w_out), a.stride, a.padding, a.dilation, a.groups)
+    # Keep the rows of C for positions that x has:
+    # (C_in * H_conv * W_conv, cols) -> (C_in, H_conv, W_conv, cols) -> (C_in, H_in, W_in, cols)
+    h_conv = geometry.conv_output_size(h_out, a.kernel_size[0], a.stride[0], a.padding[0], a.dilation[0])
+    w_conv = geometry.conv_output_size(w_out, a.kernel_size[1], a.stride[1], a.padding[1], a.dilation[1])
+    c = c.reshape(c_in, h_conv, w_conv, -1)[:, :h_in, :w_in].reshape(c_in * h_in * w_in, -1)
+    # y = C.T x for every batch element: (C_out H_out W_out, C_in H_in W_in) @ (C_in H_in W_in, N)
+    out = (c.T @ a.x.reshape(n, -1).T).T
+    return a.finish(out.reshape(n, c_out, h_out, w_out))
+
+
+def _conv_transpose2d_gemm(a) -> np.ndarray:
+    """The gemm algorithm on validated arguments; returns (N, C_out, H_out, W_out)."""
+    n, c_in, h_in, w_in = a.x.shape
+    _, c_out_g, kh, kw = a.weight.shape
+    (sh, sw), (dh, dw), g = a.stride, a.dilation, a.groups
+    c_in_g = c_in // g
+    # 1. GEMM: every kernel tap times every input pixel, in one product per group.
+    #    weight (C_in, C_out/g, kH, kW) -> (g, C_in/g, C_out/g, kH, kW)
+    #           -> (g, kH, kW, C_out/g, C_in/g) -> (g, kH*kW*C_out/g, C_in/g)
+    taps = (
+        a.weight.reshape(g, c_in_g, c_out_g, kh, kw)
+        .transpose(0, 3, 4, 2, 1)
+        .reshape(g, kh * kw * c_out_g, c_in_g)
+    )
+    #    x (N, C_in, H, W) -> (g, C_in/g, N, H*W) -> (g, C_in/g, N*H*W)
+    pixels = (
+        a.x.reshape(n, g, c_in_g, h_in * w_in).transpose(1, 2, 0, 3).reshape(g, c_in_g, -1)
+    )
+    cols = np.matmul(taps, pixels).reshape(g, kh, kw, c_out_g, n, h_in, w_in)
+    # 2. col2im: tap (ka, kb) of pixel (i, j) lands on canvas (i sH + ka dH, j sW + kb dW);
+    #    one strided add per tap moves every pixel's contribution at once.
+    canvas = np.zeros((g, c_out_g, n, *_canvas_size(a)), dtype=a.x.dtype)
+    for ka in range(kh):
+        rows = slice(ka * dh, ka * dh + (h_in - 1) * sh + 1, sh)
+        for kb in range(kw):
+            cols_ = slice(kb * dw, kb * dw + (w_in - 1) * sw + 1, sw)
+            canvas[:, :, :, rows, cols_] += cols[:, ka, kb]
+    # 3. crop the padding; (g, C_out/g, N, H_out, W_out) -> (N, C_out, H_out, W_out)
+    out = _crop_padding(canvas, a)
+    return out.reshape(g * c_out_g, n, *a.output_size).transpose(1, 0, 2, 3)
+
+
+_GEMM_DOC = """Transposed convolution as one matrix product and a col2im accumulation.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+        Input, float32 or float64.
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+        PyTorch's transposed layout: input channels first.
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+        ``H_out = (H_in - 1) sH - 2 pH + dH (kH - 1) + opH + 1``, see
+        :func:`tconv_lib.geometry.conv_transpose_output_size`.  Same dtype as ``x``.
+
+    Notes
+    -----
+    The *gemm* view, the fast path.  The scatter view done in bulk: one
+    matrix product computes every (kernel tap, input pixel) product at once,
+    then one strided addition per kernel tap ("col2im") puts them in place.
+    The work is a single BLAS call plus ``kH * kW`` vectorised additions.
+
+    Examples
+    --------
+    The U-Net lecture's example (2x2 input, 3x3 kernel, stride 2, padding 1,
+    output_padding 1) gives its 4x4 result:
+
+    >>> x = np.array([[[2.0, 1.0], [3.0, 2.0]]])
+    >>> w = np.array([[[[1.0, 2.0, 1.0], [2.0, 0.0, 1.0], [0.0, 2.0, 1.0]]]])
+    >>> {fname}(x, w, stride=2, padding=1, output_padding=1)
+    array([[[ 0.,  4.,  0.,  1.],
+            [10.,  7.,  6.,  3.],
+            [ 0.,  7.,  0.,  2.],
+            [ 6.,  3.,  4.,  2.]]])
+    """
+
+
+def conv_transpose2d_gemm(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    a = transposed_args(
+        x, weight, bias, stride, padding, output_padding, groups, dilation,
+        nd=2, fname="conv_transpose2d_gemm",
+    )
+    return a.finish(_conv_transpose2d_gemm(a))
+
+
+def conv_transpose2d(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    a = transposed_args(
+        x, weight, bias, stride, padding, output_padding, groups, dilation,
+        nd=2, fname="conv_transpose2d",
+    )
+    return a.finish(_conv_transpose2d_gemm(a))
+
+
+conv_transpose2d_gemm.__doc__ = _GEMM_DOC.replace("{fname}", "conv_transpose2d_gemm")
+conv_transpose2d.__doc__ = _GEMM_DOC.replace("{fname}", "conv_transpose2d").replace(
+    "The *gemm* view, the fast path.", "The library's transposed convolution: the *gemm* view."
+)
+
+
+def _as_1d(view_2d, fname):
+    """Make the 1D function of a 2D view: validate in 1D terms, run on a height-1 image."""
+
+    def view_1d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+        a = transposed_args(
+            x, weight, bias, stride, padding, output_padding, groups, dilation, nd=1, fname=fname
+        )
+        out = view_2d(
+            a.x[:, :, None, :],
+            a.weight[:, :, None, :],
+            a.bias,
+            stride=(1, a.stride[0]),
+            padding=(0, a.padding[0]),
+            output_padding=(0, a.output_padding[0]),
+            groups=a.groups,
+            dilation=(1, a.dilation[0]),
+        )[:, :, 0, :]
+        return out[0] if a.unbatched else out
+
+    view_1d.__name__ = view_1d.__qualname__ = fname
+    view_1d.__doc__ = f"""1D transposed convolution, the same algorithm as :func:`{view_2d.__name__}`.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, L_in) or (C_in, L_in)
+    weight : ndarray, shape (C_in, C_out // groups, k)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, groups, dilation : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, L_out) or (C_out, L_out)
+        ``L_out = (L_in - 1) s - 2p + d(k - 1) + op + 1``.
+
+    Notes
+    -----
+    Runs :func:`{view_2d.__name__}` on a height-1 image.
+
+    Examples
+    --------
+    A length-2 signal and kernel ``[1, 1, 1]``, stride 2: the stamps overlap
+    on one position.
+
+    >>> {fname}(np.array([[1.0, 10.0]]), np.ones((1, 1, 3)), stride=2)
+    array([[ 1.,  1., 11., 10., 10.]])
+    """
+    view_1d.__module__ = __name__
+    return view_1d
+
+
+conv_transpose1d_scatter = _as_1d(conv_transpose2d_scatter, "conv_transpose1d_scatter")
+conv_transpose1d_zero_insertion = _as_1d(
+    conv_transpose2d_zero_insertion, "conv_transpose1d_zero_insertion"
+)
+conv_transpose1d_matrix = _as_1d(conv_transpose2d_matrix, "conv_transpose1d_matrix")
+conv_transpose1d_gemm = _as_1d(conv_transpose2d_gemm, "conv_transpose1d_gemm")
+conv_transpose1d = _as_1d(conv_transpose2d, "conv_transpose1d")
+
+#: Every 1D / 2D view by name, for tests and chapters that compare them.
+VIEWS_1D = {
+    "scatter": conv_transpose1d_scatter,
+    "zero_insertion": conv_transpose1d_zero_insertion,
+    "matrix": conv_transpose1d_matrix,
+    "gemm": conv_transpose1d_gemm,
+}
+VIEWS_2D = {
+    "scatter": conv_transpose2d_scatter,
+    "zero_insertion": conv_transpose2d_zero_insertion,
+    "matrix": conv_transpose2d_matrix,
+    "gemm": conv_transpose2d_gemm,
+}
