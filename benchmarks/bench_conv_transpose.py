@@ -3,8 +3,9 @@
 Run with `python3 course.py bench` (or `python benchmarks/bench_conv_transpose.py`
 inside the virtual environment).  Both libraries run in this one process, on the
 same inputs, with the same number of threads; each timing is the best of
-several repeats after a warm-up.  Prints one ratio per shape (ours / torch) and
-the median.  Targets (issue 2): median <= 1.5, no shape worse than 3.
+several repeats after a warm-up, in alternating blocks of one library each.
+Prints one ratio per shape (ours / torch) and the median.
+Targets (issue 2): median <= 1.5, no shape worse than 3.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import os
 import statistics
 import time
+from functools import partial
 
 import numpy as np
 import torch
@@ -33,19 +35,27 @@ SHAPES = {
 }
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up: allocations, thread pools, oneDNN kernel selection
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def best_times(fns, repeats: int, rounds: int = 2) -> list[float]:
+    """Best time of each function over `rounds` blocks of `repeats` calls.
+
+    Each block runs one library only: interleaving single calls makes torch's
+    OpenMP threads and OpenBLAS's threads fight over the cores and slows both.
+    Blocks alternate, so slow drift of the machine hits both libraries alike.
+    """
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for index, fn in enumerate(fns):
+            fn()  # warm-up: allocations, thread pools, oneDNN kernel selection
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                best[index] = min(best[index], time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = parser.parse_args()
@@ -68,13 +78,13 @@ def main() -> None:
             theirs = F.conv_transpose2d(xt, wt, stride=s, padding=p, output_padding=op)
             scale = float(np.abs(theirs.numpy()).max())
             assert np.allclose(ours, theirs.numpy(), rtol=1e-3, atol=1e-4 * scale), name
-            t_ours = best_time(
-                lambda: tconv_lib.conv_transpose2d(x, weight, stride=s, padding=p, output_padding=op),
-                args.repeats,
-            )
+            params = dict(stride=s, padding=p, output_padding=op)
             with torch.no_grad():
-                t_torch = best_time(
-                    lambda: F.conv_transpose2d(xt, wt, stride=s, padding=p, output_padding=op),
+                t_ours, t_torch = best_times(
+                    [
+                        partial(tconv_lib.conv_transpose2d, x, weight, **params),
+                        partial(F.conv_transpose2d, xt, wt, **params),
+                    ],
                     args.repeats,
                 )
             ratios.append(t_ours / t_torch)

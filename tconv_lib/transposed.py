@@ -250,36 +250,62 @@ def conv_transpose2d_matrix(
     return a.finish(out.reshape(n, c_out, h_out, w_out))
 
 
+#: Images with at most this many pixels per channel keep the batch axis last in
+#: memory during col2im; see _conv_transpose2d_gemm.
+BATCH_LAST_MAX_PIXELS = 256
+
+
 def _conv_transpose2d_gemm(a) -> np.ndarray:
     """The gemm algorithm on validated arguments; returns (N, C_out, H_out, W_out)."""
     n, c_in, h_in, w_in = a.x.shape
     _, c_out_g, kh, kw = a.weight.shape
     (sh, sw), (dh, dw), g = a.stride, a.dilation, a.groups
+    (ph, pw), (h_out, w_out) = a.padding, a.output_size
     c_in_g = c_in // g
-    # 1. GEMM: every kernel tap times every input pixel, in one product per group.
-    #    weight (C_in, C_out/g, kH, kW) -> (g, C_in/g, C_out/g, kH, kW)
-    #           -> (g, kH, kW, C_out/g, C_in/g) -> (g, kH*kW*C_out/g, C_in/g)
-    taps = (
-        a.weight.reshape(g, c_in_g, c_out_g, kh, kw)
-        .transpose(0, 3, 4, 2, 1)
-        .reshape(g, kh * kw * c_out_g, c_in_g)
-    )
-    #    x (N, C_in, H, W) -> (g, C_in/g, N, H*W) -> (g, C_in/g, N*H*W)
-    pixels = (
-        a.x.reshape(n, g, c_in_g, h_in * w_in).transpose(1, 2, 0, 3).reshape(g, c_in_g, -1)
-    )
-    cols = np.matmul(taps, pixels).reshape(g, kh, kw, c_out_g, n, h_in, w_in)
-    # 2. col2im: tap (ka, kb) of pixel (i, j) lands on canvas (i sH + ka dH, j sW + kb dW);
-    #    one strided add per tap moves every pixel's contribution at once.
-    canvas = np.zeros((g, c_out_g, n, *_canvas_size(a)), dtype=a.x.dtype)
+    # NumPy is fast on long contiguous runs.  Step 2 moves rows of W numbers at a
+    # time, or W * N when the batch axis is stored last: worth a transpose of x
+    # when rows are short (small images, many channels), not when they are long.
+    batch_last = h_in * w_in <= BATCH_LAST_MAX_PIXELS
+    # 1. GEMM: every kernel tap times every input pixel, one product per group.
+    #    weight (C_in, C_out/g, kH, kW) -> (g, C_in/g, C_out/g*kH*kW) -> transposed view
+    #    (g, C_out/g*kH*kW, C_in/g); BLAS reads it transposed, nothing is copied.
+    taps = a.weight.reshape(g, c_in_g, c_out_g * kh * kw).transpose(0, 2, 1)
+    #    x (N, C_in, H, W) -> (g, C_in/g, H, W, N) or (g, C_in/g, N, H, W)
+    x = a.x.reshape(n, g, c_in_g, h_in, w_in)
+    pixels = x.transpose(1, 2, 3, 4, 0) if batch_last else x.transpose(1, 2, 0, 3, 4)
+    pixels_shape = pixels.shape[2:]
+    pixels = pixels.reshape(g, c_in_g, -1)
+    # A product over one input channel is an outer product: broadcasting does it
+    # several times faster than BLAS, which is slow for inner dimension 1.
+    cols = taps * pixels if c_in_g == 1 else np.matmul(taps, pixels)
+    cols = cols.reshape(g, c_out_g, kh, kw, *pixels_shape)
+    # 2. col2im: tap (ka, kb) of pixel (i, j) lands on canvas (i sH + ka dH, j sW + kb dW).
+    #    Canvas row c = m sH + r is stored at [r, m] (its phase r, then m): every
+    #    tap then adds one block, shifted by (m, m'), into a single phase.
+    canvas_h, canvas_w = _canvas_size(a)
+    mh, mw = -(-canvas_h // sh), -(-canvas_w // sw)
+    canvas_shape = (mh, mw, n) if batch_last else (n, mh, mw)
+    canvas = np.zeros((g, c_out_g, sh, sw, *canvas_shape), dtype=a.x.dtype)
+    canvas_view = canvas
+    if not batch_last:  # views with the batch axis last, whatever the memory order
+        cols, canvas_view = np.moveaxis(cols, 4, -1), np.moveaxis(canvas, 4, -1)
     for ka in range(kh):
-        rows = slice(ka * dh, ka * dh + (h_in - 1) * sh + 1, sh)
+        qh, rh = divmod(ka * dh, sh)
         for kb in range(kw):
-            cols_ = slice(kb * dw, kb * dw + (w_in - 1) * sw + 1, sw)
-            canvas[:, :, :, rows, cols_] += cols[:, ka, kb]
-    # 3. crop the padding; (g, C_out/g, N, H_out, W_out) -> (N, C_out, H_out, W_out)
-    out = _crop_padding(canvas, a)
-    return out.reshape(g * c_out_g, n, *a.output_size).transpose(1, 0, 2, 3)
+            qw, rw = divmod(kb * dw, sw)
+            canvas_view[:, :, rh, rw, qh : qh + h_in, qw : qw + w_in] += cols[:, :, ka, kb]
+    # 3. interleave the phases into the output, cropping the padding on the way:
+    #    output row o is canvas row o + pH, i.e. phase (o + pH) % sH, index (o + pH) // sH.
+    out = np.empty((n, g * c_out_g, h_out, w_out), dtype=a.x.dtype)
+    for rh in range(sh):
+        oh = (rh - ph) % sh  # first output row of this phase
+        rows = slice((oh + ph) // sh, (oh + ph) // sh + len(range(oh, h_out, sh)))
+        for rw in range(sw):
+            ow = (rw - pw) % sw
+            cols_ = slice((ow + pw) // sw, (ow + pw) // sw + len(range(ow, w_out, sw)))
+            phase = np.moveaxis(canvas_view[:, :, rh, rw, rows, cols_], -1, 0)
+            out[:, :, oh::sh, ow::sw] = phase.reshape(n, g * c_out_g, *phase.shape[3:])
+    return out
 
 
 _GEMM_DOC = """Transposed convolution as one matrix product and a col2im accumulation.
@@ -304,8 +330,10 @@ _GEMM_DOC = """Transposed convolution as one matrix product and a col2im accumul
     -----
     The *gemm* view, the fast path.  The scatter view done in bulk: one
     matrix product computes every (kernel tap, input pixel) product at once,
-    then one strided addition per kernel tap ("col2im") puts them in place.
-    The work is a single BLAS call plus ``kH * kW`` vectorised additions.
+    then one addition per kernel tap ("col2im") puts them in place.  The work
+    is a single BLAS call plus ``kH * kW`` vectorised additions; the canvas is
+    stored phase by phase (row ``m * s + r`` at ``[r, m]``) so that each
+    addition is contiguous in memory.
 
     Examples
     --------

@@ -186,3 +186,15 @@ def test_views_are_fast_enough_for_32x32(view, rng):
 def test_lists_are_accepted_as_arrays():
     out = tconv_lib.conv_transpose1d([[1.0, 2.0]], [[[1.0, 1.0]]])
     np.testing.assert_array_equal(out, [[1.0, 3.0, 2.0]])
+
+
+@pytest.mark.parametrize("batch_last", [True, False], ids=["batch_last", "batch_middle"])
+@pytest.mark.parametrize("case", GRID_2D)
+def test_gemm_memory_layouts_agree_with_torch(case, batch_last, rng, monkeypatch):
+    """The gemm view picks where the batch axis sits in memory by image size; both are right."""
+    monkeypatch.setattr(tconv_lib.transposed, "BATCH_LAST_MAX_PIXELS", 10**9 if batch_last else 0)
+    params = dict(GRID_2D[case])
+    k = params.pop("k")
+    x, weight, bias = _random_case(rng, k, groups=params.get("groups", 1))
+    out = tconv_lib.conv_transpose2d(x, weight, bias, **params)
+    assert_same(out, F.conv_transpose2d(t(x), t(weight), t(bias), **params), case)
