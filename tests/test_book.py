@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import urlparse
@@ -29,19 +27,6 @@ def _toc_files() -> list[str]:
 
     walk(toc)
     return files
-
-
-@pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    """Build the book once per session with the same flags as `python3 course.py site`."""
-    out = tmp_path_factory.mktemp("book")
-    jb = Path(sys.executable).parent / "jupyter-book"
-    result = subprocess.run(
-        [str(jb), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "--keep-going"],
-        capture_output=True, text=True,
-    )
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    return out / "_build" / "html"
 
 
 class _Refs(HTMLParser):
