@@ -4,11 +4,17 @@ The one place where the course's mathematics lives.  Chapters import it,
 exercises are graded against it, widgets draw what it computes.
 
 Signatures follow :mod:`torch.nn.functional`; see :mod:`tconv_lib.transposed`
-for the four views of the operator and :mod:`tconv_lib.geometry` for every
-size formula.
+for the four views of the operator, :mod:`tconv_lib.geometry` for every size
+formula, :mod:`tconv_lib.gradients` for the backward pass,
+:mod:`tconv_lib.artifacts` for coverage, gaps, the polyphase view and the
+checkerboard measure, :mod:`tconv_lib.mitigation` for resize-convolve,
+bilinear and ICNR initialisation and sub-pixel convolution, and
+:mod:`tconv_lib.init` for fan-in and initialisation.  ``tconv_lib.references``
+(PyTorch fixtures), ``tconv_lib.grading`` (homework), ``tconv_lib.plotting``
+and ``tconv_lib.widgets`` are imported on demand.
 """
 
-from . import geometry
+from . import artifacts, geometry, gradients, init, mitigation
 from .conv import conv1d, conv2d
 from .matrix import conv_matrix
 from .transposed import (
@@ -29,7 +35,11 @@ from .transposed import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "artifacts",
     "geometry",
+    "gradients",
+    "init",
+    "mitigation",
     "conv1d",
     "conv2d",
     "conv_matrix",

@@ -13,6 +13,9 @@ tap.
 
 from __future__ import annotations
 
+from fractions import Fraction
+from math import gcd
+
 __all__ = [
     "effective_kernel_size",
     "conv_output_size",
@@ -21,6 +24,12 @@ __all__ = [
     "output_padding_for",
     "keras_conv_transpose_output_size",
     "keras_to_torch_padding",
+    "receptive_field_centre",
+    "alignment_offset",
+    "output_shift",
+    "interior_range",
+    "min_kernel_for_connectivity",
+    "resize_conv_padding",
 ]
 
 
@@ -324,3 +333,294 @@ def keras_to_torch_padding(
             f"use padding=0 and crop the output yourself, or an odd effective kernel size"
         )
     return torch_padding, output_padding
+
+
+# --------------------------------------------------------------------------------------------
+# Alignment, interiors and connectivity: where an output position comes from
+# --------------------------------------------------------------------------------------------
+
+
+def receptive_field_centre(
+    output_index: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+) -> Fraction:
+    """Where output position ``j`` sits on the input grid, in input pixel units.
+
+    Input element ``i`` stamps its kernel on output positions
+    ``i*s + a*d - p`` for taps ``a = 0..k-1``: a stamp whose centre is at
+    ``i*s + d(k-1)/2 - p``.  Reading that map backwards gives the input
+    coordinate of output ``j``: the (fractional) ``i`` whose stamp is centred
+    on ``j``.  In the zero-insertion view it is the centre of the window that
+    produces ``j``, divided by the stride.
+
+    Parameters
+    ----------
+    output_index : int
+        Position ``j`` in the output of the transposed convolution.
+    kernel_size, stride, padding, dilation : int
+        ``k``, ``s``, ``p``, ``d`` as in :func:`torch.nn.functional.conv_transpose2d`.
+
+    Returns
+    -------
+    fractions.Fraction
+        ``(j + p - d(k - 1)/2) / s``.  An integer means output ``j`` lies on
+        input pixel ``i``; ``1/2`` halfway between pixels ``0`` and ``1``.
+
+    Notes
+    -----
+    This is the convention of :func:`torch.nn.functional.interpolate` with
+    ``align_corners=False``: its bilinear upsampling by ``s`` reads output
+    ``j`` at source coordinate ``(j + 1/2)/s - 1/2``, which is this formula
+    for the bilinear kernels of :func:`tconv_lib.mitigation.fcn_bilinear_params`
+    (``k = 2s, p = s/2`` for even ``s``; ``k = 2s - 1, p = (s - 1)/2`` for odd).  Another
+    definition, the mean of the input positions that reach ``j``, agrees
+    with it only where every phase's taps are centred on the kernel's centre
+    and the border cuts none of them; see ``tests/test_claims.py``.
+
+    Examples
+    --------
+    With ``k = 4, s = 2, p = 1`` the first output sits a quarter pixel before
+    input pixel 0, as in bilinear upsampling:
+
+    >>> receptive_field_centre(0, kernel_size=4, stride=2, padding=1)
+    Fraction(-1, 4)
+    >>> receptive_field_centre(2, kernel_size=3, stride=2, padding=1)
+    Fraction(1, 1)
+    """
+    return (output_index + padding - Fraction(dilation * (kernel_size - 1), 2)) / stride
+
+
+def alignment_offset(
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+) -> Fraction:
+    """Input coordinate of the first output position, in input pixel units.
+
+    Parameters
+    ----------
+    kernel_size, stride, padding, dilation : int
+        ``k``, ``s``, ``p``, ``d`` as in :func:`torch.nn.functional.conv_transpose2d`.
+
+    Returns
+    -------
+    fractions.Fraction
+        ``receptive_field_centre(0, ...) = (p - d(k - 1)/2) / s``; zero means
+        the first output is aligned with the first input pixel, a negative
+        value that it lies before (above / left of) it.
+
+    Notes
+    -----
+    For ``s = 2`` and ``d = 1`` this is ``(2p - k + 1)/4 = -(k - 1 - 2p)/4``,
+    for odd and even ``k`` alike: the source chapter's ``(k - 1 - 2p)/4`` is
+    its size, measured in the opposite direction.
+
+    Examples
+    --------
+    >>> alignment_offset(kernel_size=3, stride=2, padding=1)
+    Fraction(0, 1)
+    >>> alignment_offset(kernel_size=5, stride=2, padding=1)
+    Fraction(-1, 2)
+    """
+    return receptive_field_centre(0, kernel_size, stride, padding, dilation)
+
+
+def output_shift(old_padding: int, new_padding: int) -> int:
+    """How far the output's content moves when ``padding`` changes.
+
+    ``padding`` only crops the canvas that the stamps build: output ``j``
+    with padding ``p`` is canvas position ``j + p``.  So with the other
+    arguments unchanged, ``y_new[j] = y_old[j + (new - old)]``: every value
+    moves by ``old - new`` positions, whatever the kernel, stride, dilation,
+    output_padding or position.  The output also loses ``new - old``
+    positions at each end.
+
+    Parameters
+    ----------
+    old_padding, new_padding : int
+        The two values of ``padding``.
+
+    Returns
+    -------
+    int
+        ``old_padding - new_padding``: the position of a value in the new
+        output minus its position in the old one.
+
+    Notes
+    -----
+    ``padding`` never changes the canvas, only which part of it is returned;
+    that is why the shift is the same for every position and every kernel.
+
+    Examples
+    --------
+    >>> output_shift(0, 1)
+    -1
+    """
+    return old_padding - new_padding
+
+
+def interior_range(
+    input_size: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+    input_range: range | None = None,
+) -> range:
+    """Output positions that the borders do not touch.
+
+    Output ``j`` is canvas position ``c = j + p``.  It is *interior* when
+    every tap ``a`` of the kernel could reach it from an input position
+    inside ``input_range``: the whole window ``[c - d(k-1), c]`` of the
+    zero-insertion view lies within ``[lo*s, (hi - 1)*s]``.  There the
+    coverage is exactly the periodic count of
+    :func:`tconv_lib.artifacts.coverage_period`, and a constant input gives
+    the same output as an infinite constant input would.
+
+    Parameters
+    ----------
+    input_size : int
+        Length ``n`` of the input along the axis.
+    kernel_size, stride, padding, output_padding, dilation : int
+        ``k``, ``s``, ``p``, ``op``, ``d`` as in
+        :func:`torch.nn.functional.conv_transpose2d`.
+    input_range : range, optional
+        The input positions to count as valid (``range(lo, hi)``), e.g. the
+        interior of the previous layer when layers are stacked.  Default:
+        all of them, ``range(input_size)``.
+
+    Returns
+    -------
+    range
+        ``range(max(0, lo*s + d(k-1) - p), min(L_out, (hi-1)*s - p + 1))``,
+        empty when the input is too short for any interior.  Use it as
+        ``y[..., r.start:r.stop]``.
+
+    Notes
+    -----
+    Conservative: it asks the whole effective kernel to fit, not only the
+    taps of the position's own phase, so a few positions just outside the range
+    may be untouched by the border as well.
+
+    Examples
+    --------
+    A 4-element input, ``k = 3``, ``s = 2``, ``p = 1``, ``op = 1`` gives 8
+    outputs; positions 1 to 5 are interior:
+
+    >>> interior_range(4, kernel_size=3, stride=2, padding=1, output_padding=1)
+    range(1, 6)
+
+    Two stacked layers: the second layer's interior starts from the first's.
+
+    >>> r = interior_range(4, 3, 2, 1, 1)
+    >>> interior_range(8, 3, 2, 1, 1, input_range=r)
+    range(3, 10)
+    """
+    lo, hi = (0, input_size) if input_range is None else (input_range.start, input_range.stop)
+    out_size = conv_transpose_output_size(input_size, kernel_size, stride, padding, output_padding, dilation)
+    start = max(0, lo * stride + dilation * (kernel_size - 1) - padding)
+    stop = min(out_size, (hi - 1) * stride - padding + 1)
+    return range(start, max(start, stop))
+
+
+def min_kernel_for_connectivity(stride: int, dilation: int = 1) -> int | None:
+    """Smallest kernel size that leaves no gaps in the interior of the output.
+
+    Tap ``a`` lands on output phase ``a*d mod s``.  The interior has no gap
+    when the ``k`` taps reach all ``s`` phases.  ``a*d mod s`` only takes
+    multiples of ``g = gcd(d, s)``, so for ``g > 1`` no kernel reaches every
+    phase; for ``g = 1`` taps ``0 .. s-1`` reach ``s`` different phases.
+
+    Parameters
+    ----------
+    stride, dilation : int
+        ``s`` and ``d``.
+
+    Returns
+    -------
+    int or None
+        ``s`` when ``gcd(d, s) == 1`` (always, without dilation); ``None``
+        when no kernel size closes the gaps.
+
+    Notes
+    -----
+    This is about the interior.  Near the ends a dilated kernel can leave
+    holes whatever ``k`` is (a single input stamps isolated taps), and
+    ``output_padding`` adds ``max(0, op - p)`` positions after the last stamp
+    that nothing reaches; see :func:`tconv_lib.artifacts.gaps1d`.
+
+    Examples
+    --------
+    >>> min_kernel_for_connectivity(3)
+    3
+    >>> min_kernel_for_connectivity(2, dilation=3)
+    2
+    >>> min_kernel_for_connectivity(2, dilation=2) is None
+    True
+    """
+    return stride if gcd(stride, dilation) == 1 else None
+
+
+def resize_conv_padding(
+    kernel_size: int,
+    stride: int,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+    conv_kernel_size: int | None = None,
+) -> tuple[int, int]:
+    """Padding of a resize-convolution that gives a transposed convolution's output size.
+
+    A resize-convolution upsamples ``n`` positions to ``n*s`` and then runs a
+    stride-1 convolution with a kernel of size ``K``, padded by ``before``
+    and ``after``: ``n*s + before + after - K + 1`` outputs.  Setting this
+    equal to the transposed output size
+    ``(n - 1)s - 2p + d(k - 1) + 1 + op`` gives a total that does not depend
+    on ``n``.
+
+    Parameters
+    ----------
+    kernel_size, stride, padding, output_padding, dilation : int
+        ``k``, ``s``, ``p``, ``op``, ``d`` of the transposed convolution to replace.
+    conv_kernel_size : int, optional
+        ``K``, the resize-convolution's own kernel size (dilation 1).
+        Default: ``kernel_size``.
+
+    Returns
+    -------
+    tuple of int
+        ``(before, after)``, zeros to add on each side of the upsampled
+        input; a negative number means crop that many.  They add up to
+        ``P = d(k - 1) + op - 2p - s + K``; ``before = ceil((P - op)/2)``
+        puts the two layers' receptive-field centres within half an output
+        pixel of each other (exactly on each other when ``P - op`` is even),
+        and ``output_padding``'s share at the end, as PyTorch does.
+
+    Notes
+    -----
+    Nearest and bilinear upsampling both place upsampled pixel ``u`` at input
+    coordinate ``(u + 1/2)/s - 1/2``, so resize-convolution output ``j`` lies at
+    ``(j - before + (K - 1)/2 + 1/2)/s - 1/2``;
+    :func:`receptive_field_centre` gives the transposed layer's.  Their
+    difference, in output pixels, is ``before - (P - op)/2``: ``0`` or ``1/2``.
+
+    Examples
+    --------
+    The DCGAN layer ``k = 4, s = 2, p = 1`` and the U-Net layer
+    ``k = 3, s = 2, p = 1, op = 1`` both become "upsample, then a 3x3
+    convolution with padding 1":
+
+    >>> resize_conv_padding(4, 2, padding=1, conv_kernel_size=3)
+    (1, 1)
+    >>> resize_conv_padding(3, 2, padding=1, output_padding=1)
+    (1, 1)
+    """
+    conv_kernel_size = kernel_size if conv_kernel_size is None else conv_kernel_size
+    total = dilation * (kernel_size - 1) + output_padding - 2 * padding - stride + conv_kernel_size
+    before = -((output_padding - total) // 2)  # ceil((total - output_padding) / 2)
+    return before, total - before
