@@ -8,13 +8,15 @@ for the four views of the operator, :mod:`tconv_lib.geometry` for every size
 formula, :mod:`tconv_lib.gradients` for the backward pass,
 :mod:`tconv_lib.artifacts` for coverage, gaps, the polyphase view and the
 checkerboard measure, :mod:`tconv_lib.mitigation` for resize-convolve,
-bilinear and ICNR initialisation and sub-pixel convolution, and
-:mod:`tconv_lib.init` for fan-in and initialisation.  ``tconv_lib.references``
-(PyTorch fixtures), ``tconv_lib.grading`` (homework), ``tconv_lib.plotting``
-and ``tconv_lib.widgets`` are imported on demand.
+bilinear and ICNR initialisation and sub-pixel convolution,
+:mod:`tconv_lib.init` for fan-in and initialisation, and
+:mod:`tconv_lib.spectral` for the spectra of signals and kernels.
+``tconv_lib.references`` (PyTorch fixtures), ``tconv_lib.grading``
+(homework), ``tconv_lib.plotting`` and ``tconv_lib.widgets`` are imported on
+demand.
 """
 
-from . import artifacts, geometry, gradients, init, mitigation
+from . import artifacts, geometry, gradients, init, mitigation, spectral
 from .conv import conv1d, conv2d
 from .matrix import conv_matrix
 from .transposed import (
@@ -30,6 +32,8 @@ from .transposed import (
     conv_transpose2d_matrix,
     conv_transpose2d_scatter,
     conv_transpose2d_zero_insertion,
+    zero_insert1d,
+    zero_insert2d,
 )
 
 __version__ = "0.1.0"
@@ -40,6 +44,7 @@ __all__ = [
     "gradients",
     "init",
     "mitigation",
+    "spectral",
     "conv1d",
     "conv2d",
     "conv_matrix",
@@ -55,4 +60,6 @@ __all__ = [
     "conv_transpose2d_gemm",
     "VIEWS_1D",
     "VIEWS_2D",
+    "zero_insert1d",
+    "zero_insert2d",
 ]

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import geometry
-from ._checks import transposed_args
+from ._checks import _check_non_negative, _check_positive, as_float_array, ntuple, transposed_args
 from .conv import conv2d
 from .matrix import conv_matrix
 
@@ -44,6 +44,8 @@ __all__ = [
     "conv_transpose2d_gemm",
     "VIEWS_1D",
     "VIEWS_2D",
+    "zero_insert1d",
+    "zero_insert2d",
 ]
 
 
@@ -128,7 +130,93 @@ def _pad_or_crop(arr: np.ndarray, pairs) -> np.ndarray:
     """Zero-pad the last two axes by ``(before, after)`` per axis; negative amounts crop."""
     crop = tuple(slice(max(-b, 0), arr.shape[-2 + k] - max(-e, 0)) for k, (b, e) in enumerate(pairs))
     arr = arr[(..., *crop)]
-    return np.pad(arr, ((0, 0), (0, 0), *((max(b, 0), max(e, 0)) for b, e in pairs)))
+    return np.pad(arr, ((0, 0),) * (arr.ndim - 2) + tuple((max(b, 0), max(e, 0)) for b, e in pairs))
+
+
+def zero_insert2d(x, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    """The array that the zero-insertion view convolves: zeros between elements, then padding.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., H_in, W_in)
+        Input; the last two axes are spatial, leading axes (batch, channels) are kept.
+    kernel_size : int or (int, int)
+        ``(kH, kW)`` of the transposed convolution's kernel.
+    stride, padding, output_padding, dilation : int or (int, int)
+        As in :func:`conv_transpose2d`.
+
+    Returns
+    -------
+    ndarray, shape (..., H_z, W_z)
+        ``x`` with ``s - 1`` zeros between neighbouring elements, then
+        ``d(k - 1) - p`` zeros on each side (a crop where that is negative)
+        and ``output_padding`` more zeros at the bottom and right.  A stride-1
+        convolution of it with the flipped kernel (same dilation) has
+        ``H_z - d(kH - 1)`` rows: the transposed convolution's output size.
+
+    Examples
+    --------
+    Stride 2 and a 2x2 kernel: one zero between the elements, one around them.
+
+    >>> zero_insert2d(np.array([[1.0, 2.0], [3.0, 4.0]]), kernel_size=2, stride=2)
+    array([[0., 0., 0., 0., 0.],
+           [0., 1., 0., 2., 0.],
+           [0., 0., 0., 0., 0.],
+           [0., 3., 0., 4., 0.],
+           [0., 0., 0., 0., 0.]])
+    """
+    x = as_float_array(x, "x")
+    if x.ndim < 2:
+        raise ValueError(f"zero_insert2d expects an array with at least 2 axes, got shape {x.shape}")
+    (kh, kw), (sh, sw) = ntuple(kernel_size, 2, "kernel_size"), ntuple(stride, 2, "stride")
+    (ph, pw), (oph, opw) = ntuple(padding, 2, "padding"), ntuple(output_padding, 2, "output_padding")
+    dh, dw = ntuple(dilation, 2, "dilation")
+    for values, name in (((kh, kw), "kernel_size"), ((sh, sw), "stride"), ((dh, dw), "dilation")):
+        _check_positive(values, name)
+    _check_non_negative((ph, pw), "padding")
+    _check_non_negative((oph, opw), "output_padding")
+    h_in, w_in = x.shape[-2:]
+    # 1. insert s - 1 zeros between neighbours: H_in -> (H_in - 1) sH + 1
+    upsampled = np.zeros((*x.shape[:-2], (h_in - 1) * sh + 1, (w_in - 1) * sw + 1), dtype=x.dtype)
+    upsampled[..., ::sh, ::sw] = x
+    # 2. pad so the kernel can hang over each edge by all but one tap, minus `padding`
+    edge_h, edge_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    return _pad_or_crop(upsampled, ((edge_h, edge_h + oph), (edge_w, edge_w + opw)))
+
+
+def zero_insert1d(x, kernel_size, stride=1, padding=0, output_padding=0, dilation=1):
+    """The array that the 1D zero-insertion view convolves; see :func:`zero_insert2d`.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., L_in)
+        Input; the last axis is spatial.
+    kernel_size, stride, padding, output_padding, dilation : int
+
+    Returns
+    -------
+    ndarray, shape (..., L_z)
+
+    Examples
+    --------
+    With a one-tap kernel there is no padding: only the zeros between elements.
+
+    >>> zero_insert1d(np.array([1.0, 2.0, 3.0]), kernel_size=1, stride=3)
+    array([1., 0., 0., 2., 0., 0., 3.])
+    """
+    x = as_float_array(x, "x")
+    if x.ndim < 1:
+        raise ValueError("zero_insert1d expects an array with at least 1 axis")
+    one = lambda v, name: (1, ntuple(v, 1, name)[0])  # height 1, no stride/padding there
+    out = zero_insert2d(
+        x[..., None, :],
+        one(kernel_size, "kernel_size"),
+        one(stride, "stride"),
+        (0, ntuple(padding, 1, "padding")[0]),
+        (0, ntuple(output_padding, 1, "output_padding")[0]),
+        one(dilation, "dilation"),
+    )
+    return out[..., 0, :]
 
 
 def conv_transpose2d_zero_insertion(
@@ -172,16 +260,13 @@ def conv_transpose2d_zero_insertion(
         x, weight, bias, stride, padding, output_padding, groups, dilation,
         nd=2, fname="conv_transpose2d_zero_insertion",
     )
-    n, c_in, h_in, w_in = a.x.shape
+    c_in = a.x.shape[1]
     _, c_out_g, kh, kw = a.weight.shape
-    (sh, sw), (ph, pw), (oph, opw) = a.stride, a.padding, a.output_padding
-    (dh, dw), g = a.dilation, a.groups
-    # 1. zero insertion: (N, C_in, H_in, W_in) -> (N, C_in, (H_in - 1) sH + 1, (W_in - 1) sW + 1)
-    upsampled = np.zeros((n, c_in, (h_in - 1) * sh + 1, (w_in - 1) * sw + 1), dtype=a.x.dtype)
-    upsampled[:, :, ::sh, ::sw] = a.x
-    # 2. pad so the kernel can hang over each edge by all but one tap, minus `padding`
-    edge_h, edge_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
-    upsampled = _pad_or_crop(upsampled, ((edge_h, edge_h + oph), (edge_w, edge_w + opw)))
+    g = a.groups
+    # 1-2. zeros between the elements, then padding: (N, C_in, H_z, W_z)
+    upsampled = zero_insert2d(
+        a.x, a.kernel_size, a.stride, a.padding, a.output_padding, a.dilation
+    )
     # 3. flip in space and swap channels, per group:
     #    (C_in, C_out/g, kH, kW) -> (g, C_in/g, C_out/g, kH, kW) -> (g, C_out/g, C_in/g, kH, kW)
     #    -> (C_out, C_in/g, kH, kW): the layout conv2d expects
