@@ -8,12 +8,19 @@ ignores.  Point TCONV_GRADING_DIR elsewhere to keep it outside the repository.
 """
 
 import os
+import sys
 from pathlib import Path
+
+# nbgrader runs the `alembic` command when it creates a gradebook; find it next to the Python
+# that runs nbgrader, so that `.venv/bin/nbgrader` works without activating the environment
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 c = get_config()  # noqa: F821 -- provided by nbgrader when it loads this file
 
 ROOT = Path(__file__).resolve().parent
 GRADING = Path(os.environ.get("TCONV_GRADING_DIR", ROOT / "grading")).resolve()
+# nbgrader makes the folders it writes into, but SQLite cannot create the folder of its database
+GRADING.mkdir(parents=True, exist_ok=True)
 
 c.CourseDirectory.course_id = "tconv"
 c.CourseDirectory.root = str(ROOT)
@@ -26,3 +33,5 @@ c.CourseDirectory.feedback_directory = str(GRADING / "feedback")
 c.CourseDirectory.db_url = os.environ.get(
     "TCONV_GRADEBOOK_URL", f"sqlite:///{GRADING / 'gradebook.db'}"
 )
+# `nbgrader export` writes grades here unless told `--to` somewhere else
+c.ExportPlugin.to = str(GRADING / "grades.csv")

@@ -559,11 +559,13 @@ def _draw_single_channel_2d(rng, with_padding: bool):
 
 def _draw_zero_insert(rng):
     h, w = (int(v) for v in rng.integers(1, 6, 2))
-    s = int(rng.integers(1, 4))
+    sh, sw = (int(v) for v in rng.integers(1, 4, 2))
+    stride = (sh, sw) if rng.random() < 0.5 else sh  # int or pair, as in the other 2D parts
+    sh, sw = stride if isinstance(stride, tuple) else (stride, stride)
     x = _small_array(rng, (h, w))
-    expected = np.zeros(((h - 1) * s + 1, (w - 1) * s + 1))
-    expected[::s, ::s] = x
-    return Case(f"x.shape={x.shape}, stride={s}", (x, s), expected=expected)
+    expected = np.zeros(((h - 1) * sh + 1, (w - 1) * sw + 1))
+    expected[::sh, ::sw] = x
+    return Case(f"x.shape={x.shape}, stride={stride}", (x, stride), expected=expected)
 
 
 def _draw_full_signature(rng):

@@ -278,3 +278,26 @@ def test_expected_exception_parts():
 
     with pytest.raises(GradingFailure, match="expected your function to raise ValueError"):
         check("geometry.output_padding_for", never_raises, student="erin")
+
+
+def test_every_part_draws_at_least_8_hidden_cases():
+    assert {name: part.n_cases for name, part in grading.PARTS.items() if part.n_cases < 8} == {}
+
+
+def test_zero_insert_is_checked_with_int_and_pair_strides():
+    def zero_insert(x, stride):
+        sh, sw = (stride, stride) if np.ndim(stride) == 0 else stride
+        out = np.zeros(((x.shape[0] - 1) * sh + 1, (x.shape[1] - 1) * sw + 1))
+        out[::sh, ::sw] = x
+        return out
+
+    check("mechanics.zero_insert", zero_insert, student="alice")
+    rng = np.random.default_rng(0)
+    strides = [grading.PARTS["mechanics.zero_insert"].draw(rng).args[1] for _ in range(20)]
+    assert {type(s) for s in strides} == {int, tuple}, strides
+
+    def int_stride_only(x, stride):
+        return zero_insert(x, (stride, stride))
+
+    with pytest.raises(GradingFailure, match="stride=\\(\\d, \\d\\)"):
+        check("mechanics.zero_insert", int_stride_only, student="alice")

@@ -1,0 +1,406 @@
+"""The homework round trip, with stock nbgrader and the repository's nbgrader_config.py.
+
+For every assignment in solutions/: the committed release in exercises/ is exactly what
+`nbgrader generate_assignment` makes from the source; the source notebook, autograded as a
+submission, earns full marks; the untouched release earns zero and still runs to the end;
+and each known-wrong submission loses the points of exactly the parts it breaks.
+
+Student data goes to a temporary grading folder (TCONV_GRADING_DIR); the repository is not
+written to.  Scores are read from the gradebook, never from exit codes (`nbgrader`
+exits 0 when a notebook fails).
+"""
+
+from __future__ import annotations
+
+import copy
+import filecmp
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tconv_lib.grading import PARTS
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "solutions"
+RELEASE = ROOT / "exercises"
+ASSIGNMENTS = sorted(p.parent.name for p in SOURCE.glob("*/*.ipynb") if p.stem == p.parent.name)
+COURSE_ID = "tconv"  # nbgrader_config.py
+
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+
+
+# --------------------------------------------------------------------------------------
+# Known-wrong submissions: edits to the source notebook's solution cells
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wrong:
+    """A mistake students make, as edits to solution cells, and the test cells it must fail.
+
+    Each edit is ``(solution grade_id, old text, new text)``; ``old=None`` replaces the whole
+    body between BEGIN and END SOLUTION.  ``breaks`` names the graded test cells that must score
+    zero -- a later part that calls a broken earlier one breaks with it -- and every other
+    graded cell must keep full marks.
+    """
+
+    edits: tuple[tuple[str, str | None, str], ...]
+    breaks: tuple[str, ...]
+
+
+DELEGATE_TO_TORCH = '''\
+    import torch
+    from torch.nn.functional import conv_transpose2d as upsample  # an innocent-looking alias
+
+    tensor = lambda a: None if a is None else torch.from_numpy(a)
+    return upsample(tensor(x), tensor(weight), tensor(bias), stride, padding, output_padding, groups,
+                    dilation).numpy()
+'''
+
+WRONG: dict[str, dict[str, Wrong]] = {
+    "algebra": {
+        "matrix_built_for_stride_1": Wrong(
+            (("conv1d_matrix", "output_length = (input_length + 2 * padding - k) // stride + 1",
+              "output_length = input_length + 2 * padding - k + 1"),
+             ("conv1d_matrix", "i = j * stride - padding + a", "i = j - padding + a")),
+            breaks=("conv1d_matrix_rows_are_shifted_kernels", "transpose_1d_is_c_transpose_times_y",
+                    "input_gradient_is_c_transpose"),
+        ),
+        "transpose_length_forgets_padding": Wrong(
+            (("conv_transpose1d_via_matrix", "(len(y) - 1) * stride - 2 * padding + len(weight)",
+              "(len(y) - 1) * stride + len(weight)"),),
+            breaks=("transpose_1d_is_c_transpose_times_y",),
+        ),
+        "matrix_2d_flattened_column_major": Wrong(
+            (("conv2d_matrix", "C[i * w_out + j, r * w + c]", "C[j * h_out + i, c * h + r]"),),
+            breaks=("conv2d_matrix_is_doubly_block_toeplitz",),
+        ),
+        "gradient_ignores_input_length": Wrong(
+            (("conv1d_input_gradient", None,
+              "    return conv_transpose1d_via_matrix(grad_output, weight, stride, padding)\n"),),
+            breaks=("input_gradient_is_c_transpose",),
+        ),
+    },
+    "mechanics": {
+        "scatter_crops_padding_minus_1": Wrong(
+            (("conv_transpose2d_scatter", "canvas[ph : canvas.shape[0] - ph, pw : canvas.shape[1] - pw]",
+              "canvas[ph - 1 : canvas.shape[0] - ph + 1, pw - 1 : canvas.shape[1] - pw + 1]"),),
+            breaks=("scatter_2d_matches_the_lectures",),
+        ),
+        "kernel_not_flipped": Wrong(
+            (("conv_transpose2d_zero_insertion", "flipped = weight[::-1, ::-1]", "flipped = weight"),),
+            breaks=("zero_insertion_matches_the_stamps",),
+        ),
+        "output_padding_forgotten": Wrong(
+            (("conv_transpose2d", "(oph, opw), (dh, dw) = pair(output_padding), pair(dilation)",
+              "(oph, opw), (dh, dw) = (0, 0), pair(dilation)"),),
+            breaks=("conv_transpose2d_full_signature",),
+        ),
+        "weight_read_as_c_out_first": Wrong(
+            (("conv_transpose2d", "    pair = lambda",
+              "    weight = weight.transpose(1, 0, 2, 3)  # taken for (C_out, C_in // groups, kH, kW)\n"
+              "    pair = lambda"),),
+            breaks=("conv_transpose2d_full_signature",),
+        ),
+        "delegates_to_torch_via_an_alias": Wrong(
+            (("conv_transpose2d", None, DELEGATE_TO_TORCH),),
+            breaks=("conv_transpose2d_full_signature",),
+        ),
+    },
+    "geometry": {
+        "size_forgets_output_padding": Wrong(
+            (("conv_transpose_output_size", "+ op + 1", "+ 1"),),
+            breaks=("output_size_formula", "reachable_sizes_one_per_output_padding",
+                    "output_padding_reaches_the_target"),
+        ),
+        "reachable_sizes_stop_at_the_stride": Wrong(
+            (("reachable_output_sizes", "range(max(s, d))", "range(s)"),),
+            breaks=("reachable_sizes_one_per_output_padding", "output_padding_reaches_the_target"),
+        ),
+        "unreachable_target_returns_none": Wrong(
+            (("output_padding_for", "        raise ValueError(",
+              "        return None\n        raise ValueError("),),
+            breaks=("output_padding_reaches_the_target",),
+        ),
+        "keras_gaps_not_filled": Wrong(
+            (("keras_to_torch_padding", "return 0, -excess", "return 0, 0"),),
+            breaks=("keras_padding_in_torch_terms",),
+        ),
+    },
+}
+
+SOLUTION_STUDENT = "sample"  # the source notebook, submitted as it is
+BLANK_STUDENT = "untouched"  # the release notebook, submitted as it is
+
+
+# --------------------------------------------------------------------------------------
+# Notebook helpers
+# --------------------------------------------------------------------------------------
+
+
+def _read(path: Path):
+    return nbformat.read(str(path), as_version=4)
+
+
+def _cells(nb, **wanted):
+    """Cells whose nbgrader metadata has the wanted values, e.g. ``grade=True, solution=False``."""
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if meta and all(meta.get(key) == value for key, value in wanted.items()):
+            yield cell
+
+
+def _grade_cells(nb) -> dict[str, float]:
+    """grade_id -> points of every autograded test cell."""
+    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+            for c in _cells(nb, grade=True, solution=False)}
+
+
+def _solution_body(source: str) -> tuple[int, int]:
+    """Start and end of the lines between BEGIN SOLUTION and END SOLUTION."""
+    start = source.index(BEGIN_SOLUTION) + len(BEGIN_SOLUTION) + 1
+    return start, source.rindex("\n", 0, source.index(END_SOLUTION)) + 1
+
+
+def _apply(nb, wrong: Wrong):
+    """A copy of the source notebook with the wrong answer written into its solution cells."""
+    nb = copy.deepcopy(nb)
+    cells = {c.metadata["nbgrader"]["grade_id"]: c for c in _cells(nb, solution=True)}
+    for grade_id, old, new in wrong.edits:
+        assert grade_id in cells, f"no solution cell {grade_id!r}; update WRONG in {__file__}"
+        source = cells[grade_id].source
+        if old is None:
+            start, end = _solution_body(source)
+            source = source[:start] + new + source[end:]
+        else:
+            assert source.count(old) == 1, (
+                f"{grade_id}: the wrong-submission edit expects {old!r} once in the solution; "
+                f"update WRONG in {__file__} to match the edited notebook")
+            source = source.replace(old, new)
+        cells[grade_id].source = source
+    return nb
+
+
+# --------------------------------------------------------------------------------------
+# Running nbgrader
+# --------------------------------------------------------------------------------------
+
+
+def _nbgrader(grading: Path, *args: str) -> float:
+    """Run `nbgrader ARGS` from the repository root with student data in `grading`; return seconds."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TCONV_GRADEBOOK_URL", "TCONV_STUDENT_ID")}
+    env["TCONV_GRADING_DIR"] = str(grading)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=1200)
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    assert "[ERROR]" not in result.stderr and "| ERROR]" not in result.stderr, result.stderr
+    return elapsed
+
+
+def _submit(grading: Path, student: str, assignment: str, nb) -> None:
+    folder = grading / "submitted" / student / assignment
+    folder.mkdir(parents=True)
+    nbformat.write(nb, str(folder / f"{assignment}.ipynb"))
+
+
+@dataclass
+class Graded:
+    """One assignment, released into and autograded in a temporary grading folder."""
+
+    assignment: str
+    grading: Path
+    seconds_per_student: float  # autograding the sample student's notebook, alone on the machine
+    scores: dict[str, dict[str, float]]  # student -> grade_id -> score
+
+    @property
+    def release(self) -> Path:
+        return self.grading / "release"
+
+    def autograded(self, student: str):
+        return _read(self.grading / "autograded" / student / self.assignment / f"{self.assignment}.ipynb")
+
+
+def _release_and_grade_the_sample(assignment: str, grading: Path) -> float:
+    """Generate the release into the grading folder, autograde the source notebook; return its time."""
+    _nbgrader(grading, "generate_assignment", assignment, "--force",
+              f"--CourseDirectory.release_directory={grading / 'release'}")
+    _submit(grading, SOLUTION_STUDENT, assignment, _read(SOURCE / assignment / f"{assignment}.ipynb"))
+    return _nbgrader(grading, "autograde", assignment, "--student", SOLUTION_STUDENT)
+
+
+def _grade_the_others(assignment: str, grading: Path) -> None:
+    source = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    _submit(grading, BLANK_STUDENT, assignment, _read(RELEASE / assignment / f"{assignment}.ipynb"))
+    for name, wrong in WRONG.get(assignment, {}).items():
+        _submit(grading, name, assignment, _apply(source, wrong))
+    _nbgrader(grading, "autograde", assignment)  # every student not graded yet
+
+
+def _scores(assignment: str, grading: Path) -> dict[str, dict[str, float]]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{grading / 'gradebook.db'}", course_id=COURSE_ID) as gb:
+        return {student: {grade.name: grade.score
+                          for grade in gb.find_submission_notebook(assignment, assignment, student).grades}
+                for student in [SOLUTION_STUDENT, BLANK_STUDENT, *WRONG.get(assignment, {})]}
+
+
+@pytest.fixture(scope="session")
+def graded(request, tmp_path_factory) -> dict[str, Graded]:
+    """Every assignment the selected tests need, released and autograded once per session.
+
+    The sample student is graded first, one assignment after the other, so that its time is
+    what one student's notebook takes; the other submissions are then graded with the
+    assignments side by side, one nbgrader process and grading folder per assignment.
+    """
+    needed = sorted({getattr(item, "callspec", None) and item.callspec.params.get("assignment")
+                     for item in request.session.items if "graded" in item.fixturenames} - {None})
+    folders = {a: tmp_path_factory.mktemp(f"grading-{a}") for a in needed}
+    seconds = {a: _release_and_grade_the_sample(a, folders[a]) for a in needed}
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(lambda a: _grade_the_others(a, folders[a]), needed))
+    return {a: Graded(a, folders[a], seconds[a], _scores(a, folders[a])) for a in needed}
+
+
+# --------------------------------------------------------------------------------------
+# The notebooks themselves (fast)
+# --------------------------------------------------------------------------------------
+
+
+def test_assignments_are_found():
+    assert {"algebra", "mechanics", "geometry"} <= set(ASSIGNMENTS), ASSIGNMENTS
+    assert sorted(p.name for p in RELEASE.iterdir() if p.is_dir()) == ASSIGNMENTS, (
+        "exercises/ and solutions/ hold different assignments; run "
+        "`nbgrader generate_assignment <name> --force` for each assignment in solutions/")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_graded_cell_runs_hidden_tests_of_its_own_assignment(assignment):
+    nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    graded_cells = list(_cells(nb, grade=True, solution=False))
+    assert len(graded_cells) >= 4, f"{assignment}: at least four autograded parts"
+    used = []
+    for cell in graded_cells:
+        grade_id = cell.metadata["nbgrader"]["grade_id"]
+        assert cell.metadata["nbgrader"]["locked"], f"{grade_id}: test cells are locked"
+        assert re.match(r'"""[^\n]+"""\n', cell.source), f"{grade_id}: open with a one-line docstring"
+        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*)### END HIDDEN TESTS", cell.source, re.S)
+        assert hidden, f"{grade_id}: no hidden tests"
+        parts = re.findall(r'check\("([^"]+)", \w+\)', hidden.group(1))
+        assert len(parts) == 1 and parts[0] in PARTS, f"{grade_id}: hidden tests must call check() on a part"
+        assert parts[0].startswith(f"{assignment}."), f"{grade_id} checks {parts[0]}"
+        used.append(parts[0])
+    registered = sorted(name for name in PARTS if name.startswith(f"{assignment}."))
+    assert sorted(used) == registered, f"{assignment}: parts in tconv_lib.grading without a test cell"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_points_in_each_heading_match_its_test_cell(assignment):
+    nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    heading_points = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            heading_points += [float(p) for p in re.findall(r"^## Part \w+: .*\((\d+) points?\)$",
+                                                            cell.source, re.M)]
+    assert heading_points == list(_grade_cells(nb).values()), (
+        f"{assignment}: the points in the '## Part X: ... (N points)' headings differ from the "
+        f"test cells' points {_grade_cells(nb)}")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_reference_solutions_do_not_delegate(assignment):
+    nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    for cell in _cells(nb, solution=True):
+        start, end = _solution_body(cell.source)
+        for word in ("import", "tconv_lib", "torch", "scipy", "convolve", "correlate"):
+            assert word not in cell.source[start:end], f"{cell.metadata['nbgrader']['grade_id']} uses {word}"
+
+
+def test_every_assignment_has_wrong_submissions():
+    missing = [a for a in ASSIGNMENTS if not WRONG.get(a)]
+    assert not missing, f"add known-wrong submissions for {missing} to WRONG in {__file__}"
+
+
+# --------------------------------------------------------------------------------------
+# The round trip through nbgrader (slow: notebooks are executed)
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_committed_release_is_what_generate_assignment_makes(assignment, graded):
+    made, committed = graded[assignment].release / assignment, RELEASE / assignment
+    comparison = filecmp.dircmp(made, committed)
+    assert not (comparison.left_only or comparison.right_only), (
+        f"exercises/{assignment} has different files from the regenerated release: "
+        f"{comparison.left_only} / {comparison.right_only}")
+    for name in comparison.common_files:
+        assert (made / name).read_bytes() == (committed / name).read_bytes(), (
+            f"exercises/{assignment}/{name} is out of date: run "
+            f"`nbgrader generate_assignment {assignment} --force` from the repository root")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_source_notebook_earns_full_marks(assignment, graded):
+    result = graded[assignment]
+    points = _grade_cells(_read(SOURCE / assignment / f"{assignment}.ipynb"))
+    assert result.scores[SOLUTION_STUDENT] == points, _failures(result, SOLUTION_STUDENT)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_untouched_release_earns_zero_and_runs_to_the_end(assignment, graded):
+    result = graded[assignment]
+    assert set(result.scores[BLANK_STUDENT].values()) == {0.0}, result.scores[BLANK_STUDENT]
+    nb = result.autograded(BLANK_STUDENT)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count is not None for c in code_cells), "autograding stopped early"
+    for cell in _cells(nb, grade=True, solution=False):
+        errors = [o.ename for o in cell.outputs if o.output_type == "error"]
+        assert errors == ["NotImplementedError"], f"{cell.metadata['nbgrader']['grade_id']}: {errors}"
+
+
+WRONG_CASES = [(a, name) for a in ASSIGNMENTS for name in WRONG.get(a, {})]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment, name", WRONG_CASES, ids=[f"{a}-{n}" for a, n in WRONG_CASES])
+def test_wrong_submission_loses_exactly_the_parts_it_breaks(assignment, name, graded):
+    result = graded[assignment]
+    points = _grade_cells(_read(SOURCE / assignment / f"{assignment}.ipynb"))
+    breaks = WRONG[assignment][name].breaks
+    assert set(breaks) <= set(points), f"unknown test cells in {name}.breaks: {set(breaks) - set(points)}"
+    expected = {grade_id: 0.0 if grade_id in breaks else full for grade_id, full in points.items()}
+    assert result.scores[name] == expected, _failures(result, name)
+
+
+def _failures(result: Graded, student: str) -> str:
+    """The scores, and the first line of each error in the autograded notebook: why a part failed."""
+    lines = [f"{student}: {result.scores[student]}"]
+    for cell in _cells(result.autograded(student), grade=True, solution=False):
+        for output in cell.outputs:
+            if output.output_type == "error":
+                lines.append(f"  {cell.metadata['nbgrader']['grade_id']}: {output.ename}: "
+                             f"{output.evalue.splitlines()[0] if output.evalue else ''}")
+    return "\n".join(lines)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_autograding_time_for_one_student(assignment, graded, record_property):
+    """Measured and reported (run pytest with -s to see it); bounded only against a runaway."""
+    seconds = graded[assignment].seconds_per_student
+    record_property("autograde_seconds", seconds)
+    print(f"autograding one student's {assignment} notebook: {seconds:.1f} s")
+    assert seconds < 120
