@@ -694,7 +694,8 @@ def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None):
     arrays = {label: _as_image(img, f"images[{label!r}]") for label, img in images.items()}
     ncols = len(arrays) if ncols is None else min(int(ncols), len(arrays))
     nrows = -(-len(arrays) // ncols)
-    fig, axes = _figure(ncols, nrows, figsize=(size * ncols, size * nrows + (0.5 if title else 0.25)))
+    fig, axes = _figure(ncols, nrows, figsize=(size * ncols, (size + 0.3) * nrows + (0.4 if title else 0)),
+                        layout="constrained")
     for ax, (label, img) in zip(axes, arrays.items()):
         low, high = float(img.min()), float(img.max())
         if high == low:  # a constant image: centre it in the colour map
@@ -707,7 +708,6 @@ def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None):
         fig.delaxes(ax)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return fig
 
 
@@ -719,7 +719,8 @@ def draw_lines(series, x=None, xlabel=None, ylabel=None, title=None, logy=False,
     series : dict of str to array_like
         Legend label and values of each curve, all of the same length.
     x : array_like, optional
-        The shared positions of the values; default ``0, 1, 2, ...``.
+        The shared positions of the values; default ``0, 1, 2, ...``.  When
+        they are all whole numbers the axis has ticks at whole numbers only.
     xlabel, ylabel, title : str, optional
     logy : bool
         Logarithmic vertical axis, for quantities that grow or shrink
@@ -763,6 +764,10 @@ def draw_lines(series, x=None, xlabel=None, ylabel=None, title=None, logy=False,
             ax.plot(where, v, marker="o", markersize=4, color=colour, label=label)
     if logy:
         ax.set_yscale("log")
+    if np.array_equal(where, np.round(where)):  # layers, steps: no ticks between them
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(xlabel or "", fontsize=9)
     ax.set_ylabel(ylabel or "", fontsize=9)
     if title:
