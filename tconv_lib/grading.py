@@ -22,6 +22,7 @@ arrays of a small worked example.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -37,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from . import geometry
+from . import artifacts, geometry, gradients, init, mitigation, references, transposed
 from .matrix import conv_matrix
 from .transposed import conv_transpose1d, conv_transpose2d
 
@@ -73,7 +74,12 @@ class Case:
 
 @dataclass(frozen=True)
 class Part:
-    """A graded part: how to draw its cases and what the student may not call."""
+    """A graded part: how to draw its cases and what the student may not call.
+
+    ``draw(rng)`` makes one case.  A drawer that also has ``many(rng, n)`` (such as
+    :class:`FromCatalogue`) makes the whole set at once, so that it can keep the cases
+    distinct and spread them over the parameters.
+    """
 
     name: str
     title: str
@@ -85,6 +91,13 @@ class Part:
     call_timeout: float = 10.0
     rtol: float = 1e-7
     atol: float = 1e-9
+
+    def cases(self, rng: np.random.Generator) -> list[Case]:
+        """The part's ``n_cases`` hidden cases, drawn with ``rng``."""
+        many = getattr(self.draw, "many", None)
+        if many is not None:
+            return many(rng, self.n_cases)
+        return [self.draw(rng) for _ in range(self.n_cases)]
 
 
 PARTS: dict[str, Part] = {}
@@ -300,8 +313,12 @@ def compare(received, expected, *, rtol: float = 1e-7, atol: float = 1e-9, name:
         if received.shape != expected.shape:
             return f"{name} has shape {received.shape}, expected shape {expected.shape}"
         if received.dtype != expected.dtype:
-            return (f"{name} has dtype {received.dtype}, expected {expected.dtype} "
-                    f"(keep the input's dtype)")
+            if np.issubdtype(expected.dtype, np.floating):
+                hint = "keep the input's dtype"
+            else:  # counts and indices: what np.zeros(..., dtype=int) makes
+                dtype = "int" if expected.dtype == np.dtype(int) else expected.dtype
+                hint = f"make the array with dtype={dtype}"
+            return f"{name} has dtype {received.dtype}, expected {expected.dtype} ({hint})"
         if expected.size == 0:
             return None
         if np.issubdtype(expected.dtype, np.floating) and not np.all(np.isfinite(received)):
@@ -400,7 +417,7 @@ def check(part_name: str, function: Callable, *, student: str | None = None) -> 
     if not callable(function):
         raise GradingFailure(f"{part.title}: expected a function, got {type(function).__name__}")
     rng = np.random.default_rng(_seed(student or student_id(), part_name))
-    cases = [part.draw(rng) for _ in range(part.n_cases)]
+    cases = part.cases(rng)
     start = time.perf_counter()
     results = run_in_sandbox(
         function, [(case.args, case.kwargs) for case in cases],
@@ -470,6 +487,159 @@ def _torch_reference(name: str, *args, **kwargs):
 
 def _fmt_params(**params) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _torch_grads(op: str, x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, **params) -> dict:
+    """PyTorch's autograd on the CPU, float64: ``{"x": grad_x, "weight": grad_weight}``, or ``{}``."""
+    try:
+        import torch
+    except ImportError:
+        return {}
+    leaves = {name: torch.tensor(a, requires_grad=True) for name, a in (("x", x), ("weight", weight))}
+    out = getattr(torch.nn.functional, op)(leaves["x"], leaves["weight"], **params)
+    out.backward(torch.from_numpy(grad_output))
+    return {name: leaf.grad.numpy() for name, leaf in leaves.items()}
+
+
+# --- hidden cases from the PyTorch reference catalogue ------------------------------------
+
+
+@functools.cache
+def fixture_source() -> str:
+    """How failure messages name the stored PyTorch answers: ``"PyTorch fixture (<device>)"``.
+
+    Examples
+    --------
+    >>> fixture_source().startswith("PyTorch fixture (")
+    True
+    """
+    return f"PyTorch fixture ({references.reference_metadata()['device']})"
+
+
+@dataclass(frozen=True)
+class FromCatalogue:
+    """A case drawer that picks cases of the reference catalogue (:mod:`tconv_lib.references`).
+
+    The catalogue's cases carry PyTorch's answers, computed once and stored as fixtures
+    (on a GPU when one was used), so a hidden case built from one compares the student
+    with tconv_lib *and* with PyTorch without running PyTorch at grading time.
+
+    Parameters
+    ----------
+    op : str
+        The operator, one of :data:`tconv_lib.references.OPS`.
+    build : callable
+        ``build(catalogue_case) -> Case``: the call to make and the answers to expect.
+    strata : tuple of tuple of str
+        Tags that case ``i`` of a set must carry, ``strata[i % len(strata)]``: with one
+        stratum per hyper-parameter, every student's set exercises every one of them.
+    require, forbid : tuple of str
+        Tags every case must carry / must not carry (:data:`tconv_lib.references.TAGS`).
+
+    Notes
+    -----
+    ``drawer(rng)`` picks one case from the whole pool; ``drawer.many(rng, n)`` picks ``n``
+    distinct cases, one per stratum in turn.  Both choose with ``rng``, so a student's cases
+    depend only on the seed of :func:`check`.
+    """
+
+    op: str
+    build: Callable[[references.Case], Case]
+    strata: tuple[tuple[str, ...], ...] = ((),)
+    require: tuple[str, ...] = ()
+    forbid: tuple[str, ...] = ()
+
+    def __call__(self, rng: np.random.Generator) -> Case:
+        (case,) = references.draw(rng, self.op, 1, require=self.require, forbid=self.forbid)
+        return self.build(case)
+
+    def many(self, rng: np.random.Generator, n: int) -> list[Case]:
+        chosen: list[references.Case] = []
+        for i in range(n):
+            tags = self.require + self.strata[i % len(self.strata)]
+            pool = [c for c in references.catalogue(self.op, tags_all=tags, tags_none=self.forbid)
+                    if c not in chosen]
+            if not pool:
+                raise ValueError(f"the {self.op} catalogue has no further case with tags {tags} "
+                                 f"and none of {self.forbid}")
+            chosen.append(pool[int(rng.integers(len(pool)))])
+        return [self.build(case) for case in chosen]
+
+
+@dataclass(frozen=True)
+class Distinct:
+    """A case drawer that never repeats a case within one student's set.
+
+    For parts with few parameters (a kernel size, a kernel size and a stride), where
+    independent draws would often repeat: ``many(rng, n)`` redraws a case whose
+    description it has already drawn, up to ``tries`` times.
+    """
+
+    draw: Callable[[np.random.Generator], Case]
+    tries: int = 50
+
+    def __call__(self, rng: np.random.Generator) -> Case:
+        return self.draw(rng)
+
+    def many(self, rng: np.random.Generator, n: int) -> list[Case]:
+        cases: list[Case] = []
+        for _ in range(n):
+            for _ in range(self.tries):
+                case = self.draw(rng)
+                if all(case.description != other.description for other in cases):
+                    break
+            cases.append(case)
+        return cases
+
+
+def _describe_catalogue_case(case: references.Case, *names: str) -> str:
+    """``x.shape=(2, 4, 3, 3), weight.shape=(4, 1, 2, 3), bias=shape (2,), stride=2, ...``.
+
+    ``names`` are the arrays of the call, in order; their shapes come from the case.
+    """
+    shapes = {"x": case.x_shape, "weight": case.weight_shape, "grad_output": case.out_shape}
+    text = [f"{name}.shape={shapes[name]}" for name in names if name != "bias"]
+    if "bias" in names:
+        text.append(f"bias={'shape ' + str((case.c_out,)) if case.bias else 'None'}")
+    return ", ".join(text + [_fmt_params(**case.params)])
+
+
+def _forward_from_catalogue(case: references.Case) -> Case:
+    """Call ``f(x, weight, bias, **params)``; expect tconv_lib's output and PyTorch's."""
+    arrays = case.inputs("float64")
+    expected = case.call(getattr(transposed, case.op))
+    return Case(_describe_catalogue_case(case, "x", "weight", "bias"),
+                (arrays["x"], arrays["weight"], arrays["bias"]), dict(case.params), expected=expected,
+                references={fixture_source(): references.load_reference(case, "out")})
+
+
+def _backward_from_catalogue(case: references.Case) -> Case:
+    """Call ``f(grad_output, x, weight, **params)``; expect ``(grad_x, grad_weight, grad_bias)``.
+
+    The case must have a bias, so that PyTorch's ``grad_bias`` is stored with the others.
+    """
+    arrays, grad_output = case.inputs("float64"), case.grad_output("float64")
+    backward = getattr(gradients, f"{case.op}_backward")
+    expected = backward(grad_output, arrays["x"], arrays["weight"], **case.params)
+    stored = tuple(references.load_reference(case, kind) for kind in ("grad_x", "grad_weight", "grad_bias"))
+    return Case(_describe_catalogue_case(case, "grad_output", "x", "weight"),
+                (grad_output, arrays["x"], arrays["weight"]), dict(case.params), expected=tuple(expected),
+                references={fixture_source(): stored})
+
+
+def _bias_grad_from_catalogue(case: references.Case) -> Case:
+    """Call ``f(grad_output)``; expect the bias gradient of the case's layer."""
+    arrays, grad_output = case.inputs("float64"), case.grad_output("float64")
+    backward = getattr(gradients, f"{case.op}_backward")
+    expected = backward(grad_output, arrays["x"], arrays["weight"], **case.params)[2]
+    return Case(f"grad_output.shape={case.out_shape}", (grad_output,), expected=expected,
+                references={fixture_source(): references.load_reference(case, "grad_bias")})
+
+
+#: One stratum per hyper-parameter of conv_transpose2d's signature, then two free draws.
+_CONV_TRANSPOSE2D_STRATA = (("output_padding",), ("groups",), ("dilation",), ("stride", "padding"),
+                            ("bias",), ("unbatched",), ("batch",), ("nonsquare", "stride"),
+                            ("output_padding_ge_stride",), ())
 
 
 # --- algebra -----------------------------------------------------------------------------
@@ -568,31 +738,6 @@ def _draw_zero_insert(rng):
     return Case(f"x.shape={x.shape}, stride={stride}", (x, stride), expected=expected)
 
 
-def _draw_full_signature(rng):
-    """Any valid argument set of conv_transpose2d: channels, groups, dilation, batch, bias."""
-    groups = int(rng.integers(1, 3))
-    c_in_g, c_out_g = int(rng.integers(1, 3)), int(rng.integers(1, 3))
-    kh, kw = (int(v) for v in rng.integers(1, 4, 2))
-    stride = tuple(int(v) for v in rng.integers(1, 4, 2))
-    dilation = tuple(int(v) for v in rng.integers(1, 3, 2))
-    output_padding = tuple(int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation))
-    h, w = (int(v) for v in rng.integers(1, 5, 2))
-    full = [geometry.conv_transpose_output_size(n, k, s, 0, op, d)
-            for n, k, s, op, d in zip((h, w), (kh, kw), stride, output_padding, dilation)]
-    padding = tuple(int(rng.integers(0, (f - 1) // 2 + 1)) for f in full)
-    batched = rng.random() < 0.7
-    x = _small_array(rng, ((2,) if batched else ()) + (c_in_g * groups, h, w))
-    weight = _small_array(rng, (c_in_g * groups, c_out_g, kh, kw))
-    bias = _small_array(rng, c_out_g * groups) if rng.random() < 0.5 else None
-    params = dict(stride=stride, padding=padding, output_padding=output_padding, groups=groups,
-                  dilation=dilation)
-    expected = conv_transpose2d(x, weight, bias, **params)
-    refs = _torch_reference("conv_transpose2d", x, weight, bias, **params)
-    bias_text = "None" if bias is None else f"shape {bias.shape}"
-    return Case(f"x.shape={x.shape}, weight.shape={weight.shape}, bias={bias_text}, {_fmt_params(**params)}",
-                (x, weight, bias), params, expected=expected, references=refs)
-
-
 _MECHANICS_FORBIDDEN = ("conv.*", "transposed.*", "matrix.*", "gradients.*", "artifacts.*", "mitigation.*")
 register(Part("mechanics.scatter_1d", "Part A: stamping in 1D", _draw_scatter_1d,
               forbidden_tconv=_MECHANICS_FORBIDDEN))
@@ -604,8 +749,10 @@ register(Part("mechanics.zero_insert", "Part C: zero insertion", _draw_zero_inse
 register(Part("mechanics.zero_insertion_2d", "Part D: zero insertion + convolution with the flipped kernel",
               lambda rng: _draw_single_channel_2d(rng, with_padding=True),
               forbidden_tconv=_MECHANICS_FORBIDDEN))
+# every argument set of conv_transpose2d, PyTorch's answers from the fixtures
 register(Part("mechanics.conv_transpose2d", "Part E: conv_transpose2d with PyTorch's full signature",
-              _draw_full_signature, n_cases=10, forbidden_tconv=_MECHANICS_FORBIDDEN))
+              FromCatalogue("conv_transpose2d", _forward_from_catalogue, _CONV_TRANSPOSE2D_STRATA),
+              n_cases=10, forbidden_tconv=_MECHANICS_FORBIDDEN))
 
 
 # --- geometry ----------------------------------------------------------------------------
@@ -663,3 +810,221 @@ register(Part("geometry.output_padding_for", "Part C: the output_padding that re
               _draw_output_padding_for, n_cases=12, forbidden_tconv=_GEOMETRY_FORBIDDEN))
 register(Part("geometry.keras_padding", "Part D: Keras' padding in PyTorch's terms", _draw_keras,
               n_cases=12, forbidden_tconv=_GEOMETRY_FORBIDDEN))
+
+
+# --- artifacts ---------------------------------------------------------------------------
+
+
+def _draw_transposed_1d_params(rng, k_max=6, s_max=4, n_max=8):
+    """n, k, s, p of a single-channel 1D transposed convolution whose output is not empty."""
+    n, k, s = (int(rng.integers(1, hi + 1)) for hi in (n_max, k_max, s_max))
+    full = geometry.conv_transpose_output_size(n, k, s)
+    p = int(rng.integers(0, (full - 1) // 2 + 1))
+    return n, k, s, p
+
+
+def _draw_coverage1d(rng):
+    n, k, s, p = _draw_transposed_1d_params(rng)
+    return Case(_fmt_params(n=n, k=k, s=s, p=p), (n, k, s, p), expected=artifacts.coverage1d(n, k, s, p))
+
+
+def _draw_coverage_variance(rng):
+    s = int(rng.integers(1, 7))
+    k = int(rng.integers(1, 4 * s + 1))
+    return Case(_fmt_params(k=k, s=s), (k, s), expected=float(artifacts.coverage_variance(k, s)))
+
+
+def _draw_polyphase_kernels(rng):
+    k, s = int(rng.integers(1, 9)), int(rng.integers(1, 5))
+    weight = _small_array(rng, k)
+    expected = list(artifacts.polyphase_decompose(weight, s))
+    return Case(f"weight={weight.tolist()}, stride={s}", (weight, s), expected=expected)
+
+
+def _draw_conv_transpose1d_polyphase(rng):
+    n, k, s, p = _draw_transposed_1d_params(rng)
+    x, weight = _small_array(rng, n), _small_array(rng, k)
+    expected = artifacts.conv_transpose1d_polyphase(x[None], weight[None, None], stride=s, padding=p)[0]
+    refs = _torch_reference("conv_transpose1d", x[None, None], weight[None, None], stride=s, padding=p)
+    return Case(f"x={x.tolist()}, weight={weight.tolist()}, {_fmt_params(stride=s, padding=p)}",
+                (x, weight, s, p), expected=expected, references={key: v[0, 0] for key, v in refs.items()})
+
+
+def _draw_checkerboard_score(rng):
+    sh, sw = (int(v) for v in rng.integers(1, 4, 2))
+    stride = (sh, sw) if rng.random() < 0.5 else sh
+    sh, sw = stride if isinstance(stride, tuple) else (stride, stride)
+    h, w = int(rng.integers(sh, 3 * sh + 3)), int(rng.integers(sw, 3 * sw + 3))
+    kind = rng.random()
+    if kind < 0.1:  # nothing at all: the score is 0, not a division by zero
+        image = np.zeros((h, w))
+    elif kind < 0.6:  # a pattern that repeats every (sH, sW) pixels, plus a little noise
+        period = _small_array(rng, (sh, sw))
+        image = np.tile(period, (h // sh + 1, w // sw + 1))[:h, :w] + 0.25 * _small_array(rng, (h, w))
+    else:
+        image = _small_array(rng, (h, w))
+    return Case(f"image.shape={image.shape}, stride={stride}", (image, stride),
+                expected=float(artifacts.checkerboard_score(image, stride)))
+
+
+_ARTIFACTS_FORBIDDEN = ("conv.*", "transposed.*", "matrix.*", "gradients.*", "artifacts.*", "mitigation.*",
+                        "init.*", "spectral.*")
+register(Part("artifacts.coverage1d", "Part A: coverage counts in 1D", Distinct(_draw_coverage1d), n_cases=12,
+              forbidden_tconv=_ARTIFACTS_FORBIDDEN))
+register(Part("artifacts.coverage_variance", "Part B: the variance of the coverage",
+              Distinct(_draw_coverage_variance), n_cases=12, forbidden_tconv=_ARTIFACTS_FORBIDDEN))
+register(Part("artifacts.polyphase_kernels", "Part C: the polyphase sub-kernels", _draw_polyphase_kernels,
+              n_cases=10, forbidden_tconv=_ARTIFACTS_FORBIDDEN))
+register(Part("artifacts.conv_transpose1d_polyphase",
+              "Part D: the transposed convolution as s convolutions, interleaved",
+              _draw_conv_transpose1d_polyphase, n_cases=10, forbidden_tconv=_ARTIFACTS_FORBIDDEN))
+register(Part("artifacts.checkerboard_score", "Part E: one number for a checkerboard",
+              _draw_checkerboard_score, n_cases=10, forbidden_tconv=_ARTIFACTS_FORBIDDEN))
+
+
+# --- mitigation --------------------------------------------------------------------------
+
+
+def _draw_scale(rng, hi=4):
+    """An int or, half the time, a pair of ints, from 1 to ``hi - 1``."""
+    sh, sw = (int(v) for v in rng.integers(1, hi, 2))
+    return (sh, sw) if rng.random() < 0.5 else sh
+
+
+def _draw_upsample_nearest(rng):
+    scale = _draw_scale(rng)
+    channels = (int(rng.integers(1, 4)),) if rng.random() < 0.5 else ()
+    x = _small_array(rng, (*channels, *(int(v) for v in rng.integers(1, 5, 2))))
+    expected = mitigation.upsample_nearest2d(x, scale)
+    sh, sw = scale if isinstance(scale, tuple) else (scale, scale)
+    refs = _torch_reference("interpolate", x.reshape(1, -1, *x.shape[-2:]), scale_factor=(sh, sw),
+                            mode="nearest")
+    return Case(f"x.shape={x.shape}, scale={scale}", (x, scale), expected=expected,
+                references={key: v.reshape(expected.shape) for key, v in refs.items()})
+
+
+def _draw_resize_conv(rng):
+    """A transposed layer (k, s, p, op) and the convolution kernel that replaces it."""
+    k, s = int(rng.integers(1, 6)), int(rng.integers(1, 4))
+    op = int(rng.integers(0, s))
+    h, w = (int(v) for v in rng.integers(1, 5, 2))
+    full = geometry.conv_transpose_output_size(min(h, w), k, s, 0, op)
+    p = int(rng.integers(0, (full - 1) // 2 + 1))
+    kh, kw = (int(v) for v in rng.integers(1, 5, 2))
+    x, weight = _small_array(rng, (h, w)), _small_array(rng, (kh, kw))
+    pads = tuple(geometry.resize_conv_padding(k, s, p, op, conv_kernel_size=big_k) for big_k in (kh, kw))
+    expected = mitigation.resize_conv2d(x[None], weight[None, None], scale=s, padding=pads)[0]
+    refs = {}
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        pass
+    else:
+        up = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=s, mode="nearest")
+        (top, bottom), (left, right) = pads
+        refs["PyTorch"] = F.conv2d(F.pad(up, (left, right, top, bottom)),
+                                   torch.from_numpy(weight)[None, None])[0, 0].numpy()
+    params = dict(kernel_size=k, stride=s, padding=p, output_padding=op)
+    return Case(f"x.shape={x.shape}, weight.shape={weight.shape}, {_fmt_params(**params)}",
+                (x, weight, k, s, p, op), expected=expected, references=refs)
+
+
+def _draw_bilinear_kernel(rng):
+    k = int(rng.integers(1, 13))
+    return Case(f"kernel_size={k}", (k,), expected=mitigation.bilinear_kernel(k))
+
+
+def _draw_pixel_shuffle(rng):
+    r = int(rng.choice([1, 2, 2, 3, 3]))
+    c = int(rng.choice([1, 2, 2, 3]))
+    batch = (int(rng.integers(1, 3)),) if rng.random() < 0.5 else ()
+    x = _small_array(rng, (*batch, c * r * r, *(int(v) for v in rng.integers(1, 4, 2))))
+    refs = _torch_reference("pixel_shuffle", x, r)
+    return Case(f"x.shape={x.shape}, r={r}", (x, r), expected=mitigation.pixel_shuffle(x, r), references=refs)
+
+
+def _draw_icnr(rng):
+    r = int(rng.integers(1, 4))
+    shape = (int(rng.integers(1, 4)), int(rng.integers(1, 3)), *(int(v) for v in rng.integers(1, 4, 2)))
+    base = _small_array(rng, shape)
+    expected = mitigation.icnr((shape[0] * r * r, *shape[1:]), r, init=lambda _shape, _rng: base)
+    return Case(f"base.shape={base.shape}, r={r}", (base, r), expected=expected)
+
+
+_MITIGATION_FORBIDDEN = _ARTIFACTS_FORBIDDEN
+register(Part("mitigation.upsample_nearest", "Part A: nearest-neighbour upsampling", _draw_upsample_nearest,
+              forbidden_tconv=_MITIGATION_FORBIDDEN))
+register(Part("mitigation.resize_conv", "Part B: resize, then convolve, to the transposed layer's size",
+              _draw_resize_conv, n_cases=10, forbidden_tconv=_MITIGATION_FORBIDDEN))
+register(Part("mitigation.bilinear_kernel", "Part C: the bilinear kernel", Distinct(_draw_bilinear_kernel),
+              forbidden_tconv=_MITIGATION_FORBIDDEN))
+register(Part("mitigation.pixel_shuffle", "Part D: pixel shuffle", _draw_pixel_shuffle, n_cases=10,
+              forbidden_tconv=_MITIGATION_FORBIDDEN))
+register(Part("mitigation.icnr", "Part E: ICNR initialisation", _draw_icnr,
+              forbidden_tconv=_MITIGATION_FORBIDDEN))
+
+
+# --- gradients ---------------------------------------------------------------------------
+
+
+def _draw_grad_1d(rng):
+    """A single-channel 1D transposed convolution (n, k, s, p, d), its inputs and an upstream gradient."""
+    n, k, s, d = (int(rng.integers(1, hi + 1)) for hi in (7, 5, 3, 3))
+    full = geometry.conv_transpose_output_size(n, k, s, 0, 0, d)
+    p = int(rng.integers(0, (full - 1) // 2 + 1))
+    x, weight = _small_array(rng, n), _small_array(rng, k)
+    grad_output = _small_array(rng, geometry.conv_transpose_output_size(n, k, s, p, 0, d))
+    grads = gradients.conv_transpose1d_backward(grad_output[None, None], x[None, None], weight[None, None],
+                                                stride=s, padding=p, dilation=d)
+    refs = _torch_grads("conv_transpose1d", x[None, None], weight[None, None], grad_output[None, None],
+                        stride=s, padding=p, dilation=d)
+    return x, weight, grad_output, (s, p, d), grads, refs
+
+
+def _draw_grad_input_1d(rng):
+    x, weight, grad_output, (s, p, d), grads, refs = _draw_grad_1d(rng)
+    return Case(f"grad_output={grad_output.tolist()}, weight={weight.tolist()}, "
+                f"{_fmt_params(stride=s, padding=p, dilation=d)} (x has length {len(x)})",
+                (grad_output, weight, s, p, d), expected=grads[0][0, 0],
+                references={"PyTorch": refs["x"][0, 0]} if refs else {})
+
+
+def _draw_grad_weight_1d(rng):
+    x, weight, grad_output, (s, p, d), grads, refs = _draw_grad_1d(rng)
+    return Case(f"grad_output={grad_output.tolist()}, x={x.tolist()}, kernel_size={len(weight)}, "
+                f"{_fmt_params(stride=s, padding=p, dilation=d)}",
+                (grad_output, x, len(weight), s, p, d), expected=grads[1][0, 0],
+                references={"PyTorch": refs["weight"][0, 0]} if refs else {})
+
+
+def _draw_he_std(rng):
+    nd = 1 if rng.random() < 0.25 else 2
+    groups = int(rng.integers(1, 4))
+    kernel = tuple(int(v) for v in rng.integers(1, 6, nd))
+    shape = (groups * int(rng.integers(1, 9)), int(rng.integers(1, 9)), *kernel)
+    strides = tuple(int(v) for v in rng.integers(1, 4, nd))
+    stride = strides[0] if nd == 1 or rng.random() < 0.5 else strides
+    fan_in, _ = init.fan_in_fan_out(shape, transposed=True, stride=stride, groups=groups)
+    expected = init.calculate_gain("relu") / float(np.sqrt(fan_in))
+    return Case(f"weight_shape={shape}, stride={stride}, groups={groups}", (shape, stride, groups),
+                expected=expected)
+
+
+_GRADIENTS_FORBIDDEN = _ARTIFACTS_FORBIDDEN
+register(Part("gradients.grad_input_1d", "Part A: the input gradient in 1D", _draw_grad_input_1d,
+              n_cases=10, forbidden_tconv=_GRADIENTS_FORBIDDEN))
+register(Part("gradients.grad_weight_1d", "Part B: the weight gradient in 1D", _draw_grad_weight_1d,
+              n_cases=10, forbidden_tconv=_GRADIENTS_FORBIDDEN))
+# the bias gradient of layers from the catalogue, batched and not, with PyTorch's stored answer
+register(Part("gradients.grad_bias", "Part C: the bias gradient",
+              FromCatalogue("conv_transpose2d", _bias_grad_from_catalogue,
+                            (("unbatched",), ("batch",), ("groups",), ()), require=("bias",)),
+              forbidden_tconv=_GRADIENTS_FORBIDDEN))
+register(Part("gradients.conv_transpose2d_backward",
+              "Part D: the backward pass with PyTorch's full signature",
+              FromCatalogue("conv_transpose2d", _backward_from_catalogue, _CONV_TRANSPOSE2D_STRATA,
+                            require=("bias",)),
+              n_cases=10, forbidden_tconv=_GRADIENTS_FORBIDDEN))
+register(Part("gradients.he_std", "Part E: He initialisation with the layer's true fan-in",
+              Distinct(_draw_he_std), n_cases=10, forbidden_tconv=_GRADIENTS_FORBIDDEN))

@@ -4,6 +4,7 @@ ones with a message a student can act on -- without harming the kernel that runs
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -301,3 +302,75 @@ def test_zero_insert_is_checked_with_int_and_pair_strides():
 
     with pytest.raises(GradingFailure, match="stride=\\(\\d, \\d\\)"):
         check("mechanics.zero_insert", int_stride_only, student="alice")
+
+
+# --- hidden cases drawn from the PyTorch reference catalogue -----------------------------
+
+
+CATALOGUE_PARTS = ["mechanics.conv_transpose2d", "gradients.conv_transpose2d_backward", "gradients.grad_bias"]
+
+
+def test_catalogue_drawer_spreads_a_students_cases_over_every_stratum():
+    """One stratum per hyper-parameter: every student's set exercises each of them, with no repeats."""
+    from tconv_lib import references
+
+    strata = grading._CONV_TRANSPOSE2D_STRATA
+    drawer = grading.FromCatalogue("conv_transpose2d", lambda case: case, strata, require=("bias",))
+    for seed in range(5):
+        cases = drawer.many(np.random.default_rng(seed), len(strata))
+        assert len({case.name for case in cases}) == len(strata), f"seed {seed}: a case is drawn twice"
+        for case, tags in zip(cases, strata):
+            assert {"bias", *tags} <= case.tags, f"seed {seed}: {case.name} lacks the tags {tags}"
+        assert [c.name for c in drawer.many(np.random.default_rng(seed), len(strata))] == [
+            c.name for c in cases], f"seed {seed}: the same seed must draw the same cases"
+    one = drawer(np.random.default_rng(0))
+    assert isinstance(one, references.Case) and "bias" in one.tags, one
+
+
+@pytest.mark.parametrize("part_name", CATALOGUE_PARTS)
+def test_catalogue_cases_carry_the_pytorch_fixture(part_name):
+    """Expected values come from tconv_lib, references from the stored PyTorch answers, and they agree."""
+    from tconv_lib import references
+
+    source = f"PyTorch fixture ({references.reference_metadata()['device']})"
+    cases = grading.PARTS[part_name].cases(np.random.default_rng(0))
+    assert len({case.description for case in cases}) == len(cases), [case.description for case in cases]
+    for case in cases:
+        assert list(case.references) == [source], f"{case.description}: references {list(case.references)}"
+        message = grading.compare(case.references[source], case.expected, rtol=1e-9, atol=1e-10)
+        assert message is None, f"{part_name}, {case.description}: tconv_lib and the fixture: {message}"
+
+
+def _reference_solution(assignment: str, name: str):
+    """A function of the source notebook's reference solution (tconv_lib's own is forbidden to students)."""
+    import nbformat
+
+    path = Path(__file__).resolve().parents[1] / "solutions" / assignment / f"{assignment}.ipynb"
+    namespace = {"np": np}
+    for cell in nbformat.read(str(path), as_version=4).cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            exec(cell.source, namespace)
+    return namespace[name]
+
+
+def test_backward_part_passes_a_right_answer_and_names_the_failing_gradient(capsys):
+    conv_transpose2d_backward = _reference_solution("gradients", "conv_transpose2d_backward")
+    check("gradients.conv_transpose2d_backward", conv_transpose2d_backward, student="alice")
+    assert "all 10 hidden cases passed" in capsys.readouterr().out
+
+    def bias_gradient_doubled(*args, **kwargs):
+        grad_x, grad_weight, grad_bias = conv_transpose2d_backward(*args, **kwargs)
+        return grad_x, grad_weight, 2 * grad_bias
+
+    with pytest.raises(GradingFailure, match=r"result\[2\] differs at index \(0,\)"):
+        check("gradients.conv_transpose2d_backward", bias_gradient_doubled, student="alice")
+
+
+def test_distinct_drawer_does_not_repeat_a_small_parameter_space():
+    cases = grading.PARTS["mitigation.bilinear_kernel"].cases(np.random.default_rng(0))
+    assert len({case.description for case in cases}) == len(cases), [case.description for case in cases]
+
+
+def test_integer_results_get_an_integer_dtype_hint():
+    message = grading.compare(np.zeros(3), np.zeros(3, dtype=np.int64))
+    assert message == "result has dtype float64, expected int64 (make the array with dtype=int)", message

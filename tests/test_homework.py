@@ -65,6 +65,16 @@ DELEGATE_TO_TORCH = '''\
                     dilation).numpy()
 '''
 
+BACKWARD_BY_TORCH = '''\
+    import torch
+    from torch.nn.functional import conv_transpose2d as layer  # an innocent-looking alias
+
+    x_t, w_t = torch.tensor(x, requires_grad=True), torch.tensor(weight, requires_grad=True)
+    out = layer(x_t, w_t, None, stride, padding, output_padding, groups, dilation)
+    out.backward(torch.from_numpy(grad_output))
+    return x_t.grad.numpy(), w_t.grad.numpy(), conv_transpose2d_grad_bias(grad_output)
+'''
+
 WRONG: dict[str, dict[str, Wrong]] = {
     "algebra": {
         "matrix_built_for_stride_1": Wrong(
@@ -133,6 +143,67 @@ WRONG: dict[str, dict[str, Wrong]] = {
         "keras_gaps_not_filled": Wrong(
             (("keras_to_torch_padding", "return 0, -excess", "return 0, 0"),),
             breaks=("keras_padding_in_torch_terms",),
+        ),
+    },
+    "artifacts": {
+        "coverage_forgets_padding": Wrong(
+            (("coverage1d", "return counts[p : len(counts) - p]", "return counts"),),
+            breaks=("coverage_counts_the_stamps",),
+        ),
+        "variance_uses_k_over_s": Wrong(
+            (("coverage_variance", "r = k % s", "r = k"),),
+            breaks=("variance_of_the_coverage",),
+        ),
+        "polyphase_takes_contiguous_taps": Wrong(
+            (("polyphase_kernels", "padded[r::stride]", "padded[r * length : (r + 1) * length]"),),
+            breaks=("polyphase_kernels_gather_every_s_th_tap", "polyphase_view_matches_the_stamps"),
+        ),
+        "score_relative_to_the_mean": Wrong(
+            (("checkerboard_score", "rms = np.sqrt(np.mean(image**2))", "rms = abs(np.mean(image))"),),
+            breaks=("checkerboard_score_of_an_image",),
+        ),
+    },
+    "mitigation": {
+        "resize_padding_forgets_output_padding": Wrong(
+            (("resize_conv", "total = kernel_size - 1 + output_padding - 2 * padding",
+              "total = kernel_size - 1 - 2 * padding"),),
+            breaks=("resize_conv_matches_the_transposed_size",),
+        ),
+        "pixel_shuffle_reads_channels_as_r_r_c": Wrong(  # TensorFlow's depth_to_space order
+            (("pixel_shuffle", "x[..., i * r + j :: r * r, :, :]",
+              "x[..., (i * r + j) * c : (i * r + j + 1) * c, :, :]"),),
+            breaks=("pixel_shuffle_fills_blocks_row_by_row",),
+        ),
+        "icnr_tiles_instead_of_repeating": Wrong(
+            (("icnr", "np.repeat(base, r * r, axis=0)", "np.tile(base, (r * r, 1, 1, 1))"),),
+            breaks=("icnr_shares_kernels_within_a_block",),
+        ),
+    },
+    "gradients": {
+        "input_gradient_flips_the_kernel": Wrong(
+            (("conv_transpose1d_grad_input", "grad_x += weight[a] * canvas",
+              "grad_x += weight[k - 1 - a] * canvas"),),
+            breaks=("input_gradient_is_the_forward_convolution",),
+        ),
+        "weight_gradient_forgets_the_stride": Wrong(
+            (("conv_transpose1d_grad_weight",
+              "canvas[a * dilation : a * dilation + (n - 1) * stride + 1 : stride]",
+              "canvas[a * dilation : a * dilation + n]"),),
+            breaks=("weight_gradient_reads_the_input_s_apart",),
+        ),
+        "bias_gradient_of_the_first_batch_element": Wrong(
+            (("conv_transpose2d_grad_bias", "return grad_output.sum(axis=(0, 2, 3))",
+              "return grad_output[0].sum(axis=(1, 2))"),),
+            breaks=("bias_gradient_sums_each_channel", "backward_matches_pytorch_autograd"),
+        ),
+        "backward_delegates_to_torch_via_an_alias": Wrong(
+            (("conv_transpose2d_backward", None, BACKWARD_BY_TORCH),),
+            breaks=("backward_matches_pytorch_autograd",),
+        ),
+        "he_std_with_pytorchs_fan_in": Wrong(
+            (("he_std", "fan_in = c_in / groups", "fan_in = weight_shape[1]"),
+             ("he_std", "fan_in *= k / s", "fan_in *= k")),
+            breaks=("he_std_uses_the_true_fan_in",),
         ),
     },
 }
@@ -278,7 +349,8 @@ def graded(request, tmp_path_factory) -> dict[str, Graded]:
 
 
 def test_assignments_are_found():
-    assert {"algebra", "mechanics", "geometry"} <= set(ASSIGNMENTS), ASSIGNMENTS
+    assert {"algebra", "mechanics", "geometry", "artifacts", "mitigation", "gradients"} <= set(ASSIGNMENTS), (
+        ASSIGNMENTS)
     assert sorted(p.name for p in RELEASE.iterdir() if p.is_dir()) == ASSIGNMENTS, (
         "exercises/ and solutions/ hold different assignments; run "
         "`nbgrader generate_assignment <name> --force` for each assignment in solutions/")
