@@ -3,7 +3,7 @@
 
     python3 course.py site     set up .venv, build the book, print where it is
     python3 course.py test     set up .venv, run the whole test suite
-    python3 course.py bench    set up .venv, run the benchmarks
+    python3 course.py bench    set up .venv, run the quick benchmarks (operator, explorers)
     python3 course.py setup    only create / update .venv
 
 Setup creates a virtual environment in .venv, installs requirements.txt and
@@ -67,8 +67,10 @@ def test(args: list[str]) -> None:
 
 
 def bench(args: list[str]) -> None:
+    """The quick benchmarks; benchmarks/bench_grading.py (minutes) runs on its own."""
     setup()
     run(PYTHON, ROOT / "benchmarks" / "bench_conv_transpose.py", *args)
+    run(PYTHON, ROOT / "benchmarks" / "bench_widgets.py")
 
 
 COMMANDS = {"site": site, "test": test, "bench": bench, "setup": lambda args: setup()}

@@ -28,6 +28,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -50,6 +51,11 @@ FORBIDDEN_PY = {
     "torch": {"conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
               "conv_transpose3d", "fold", "unfold", "_conv_forward"},
 }
+# Calls that would switch the tripwire off, and audit events that start another process.
+_HOOK_FUNCTIONS = frozenset({"setprofile", "settrace", "getprofile", "gettrace", "setprofile_all_threads",
+                             "settrace_all_threads"})
+_PROCESS_EVENTS = frozenset({"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn",
+                             "os.spawn", "subprocess.Popen", "os.startfile"})
 _PACKAGE_DIRS: dict[str, str] = {}
 
 
@@ -71,11 +77,14 @@ class _Tripwire:
         self.fixture_dir = self.tconv_dir + "reference_data"
         self.forbidden_tconv = forbidden_tconv  # qualified names such as "transposed.conv_transpose2d"
         self.hits: list[str] = []
+        self.armed = False  # True while the student's function runs
 
     def profile(self, frame, event, arg):
         if event == "c_call":
             name = getattr(arg, "__name__", "")
-            if name in FORBIDDEN_BUILTINS:
+            if name in _HOOK_FUNCTIONS and self.armed:
+                self._hit(f"sys.{name} (switching off the grader's checks)")
+            elif name in FORBIDDEN_BUILTINS:
                 owner = getattr(arg, "__self__", None)
                 where = getattr(owner, "__name__", type(owner).__name__)
                 self._hit(f"{where}.{name}")
@@ -89,6 +98,8 @@ class _Tripwire:
                 ):
                     self._hit(f"tconv_lib.{module}.{code.co_name}")
                 return
+            if code.co_name in _HOOK_FUNCTIONS and filename == threading.__file__ and self.armed:
+                self._hit(f"threading.{code.co_name} (switching off the grader's checks)")
             for package, names in FORBIDDEN_PY.items():
                 if code.co_name in names:
                     directory = _package_dir(package)
@@ -96,6 +107,8 @@ class _Tripwire:
                         self._hit(f"{package}: {code.co_name}")
 
     def audit(self, event, args):
+        if event in _PROCESS_EVENTS and self.armed:
+            self._hit(f"{event} (work done in another process cannot be checked)")
         if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
             path = os.fsdecode(args[0])
             if os.path.abspath(path).startswith(self.fixture_dir):
@@ -155,7 +168,9 @@ def main(result_path: str) -> None:
         for args, kwargs in job["calls"]:
             tripwire.hits.clear()
             signal.setitimer(signal.ITIMER_REAL, job["call_timeout"])
+            threading.setprofile(tripwire.profile)  # threads the student starts are watched too
             sys.setprofile(tripwire.profile)
+            tripwire.armed = True
             try:
                 value = function(*args, **kwargs)
                 record = ("ok", value)
@@ -166,7 +181,9 @@ def main(result_path: str) -> None:
             except BaseException as exc:  # noqa: BLE001 -- SystemExit included
                 record = ("error", _describe_exception(exc))
             finally:
+                tripwire.armed = False
                 sys.setprofile(None)
+                threading.setprofile(None)
                 signal.setitimer(signal.ITIMER_REAL, 0)
             if tripwire.hits:
                 record = ("forbidden", ", ".join(tripwire.hits))

@@ -253,17 +253,54 @@ def _pickle_function(function: Callable) -> bytes:
         cloudpickle.unregister_pickle_by_value(module)
 
 
+# the only globals a sandbox's result may name: NumPy's array and scalar reconstruction
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("builtins", "complex"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "slice"),
+}
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickle plain data and NumPy arrays; refuse any other global (a hostile ``__reduce__``)."""
+
+    def find_class(self, module, name):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a result may not contain {module}.{name}")
+
+
 def _read_records(path: Path) -> list[tuple[str, Any]]:
+    """The sandbox's result records, read with :class:`SafeUnpickler`.
+
+    The student's code runs in the sandbox and could write anything into the result
+    file: a record that names any global but NumPy's arrays becomes an ``error`` record,
+    so no ``__reduce__`` of theirs ever runs here.
+    """
     records = []
     with open(path, "rb") as f:
         while True:
             try:
-                records.append(pickle.load(f))
+                records.append(SafeUnpickler(f).load())
             except EOFError:
+                break
+            except pickle.UnpicklingError as exc:
+                records.append(("error", f"the returned value cannot be used ({exc})"))
                 break
             except Exception:  # noqa: BLE001 -- a record cut short by a killed process
                 break
-    return records
+    return [
+        r if isinstance(r, tuple) and len(r) == 2 and isinstance(r[0], str)
+        else ("error", "the sandbox sent back something that is not a result")
+        for r in records
+    ]
 
 
 def _how_it_ended(returncode: int) -> str:
@@ -791,9 +828,17 @@ def _draw_reachable_sizes(rng):
                 expected=geometry.conv_transpose_output_sizes(n, k, s, p, d))
 
 
+# The visible tests' examples: a lookup table of them must not pass the hidden cases.
+_KERAS_VISIBLE = {(1, 2, "valid"), (4, 2, "same"), (3, 2, "same"), (3, 2, "valid"), (3, 1, "same"),
+                  (1, 3, "same"), (2, 1, "same")}
+
+
 def _draw_keras(rng):
-    k, s = int(rng.integers(1, 7)), int(rng.integers(1, 4))
-    mode = "same" if rng.random() < 0.5 else "valid"
+    while True:
+        k, s = int(rng.integers(1, 11)), int(rng.integers(1, 6))
+        mode = "same" if rng.random() < 0.5 else "valid"
+        if (k, s, mode) not in _KERAS_VISIBLE:
+            break
     if mode == "same" and s == 1 and k % 2 == 0:
         return Case(_fmt_params(kernel_size=k, stride=s, padding=repr(mode)) + " (inexpressible)",
                     (k, s, mode), raises=ValueError)
@@ -808,7 +853,7 @@ register(Part("geometry.reachable_sizes", "Part B: every reachable output size",
               forbidden_tconv=_GEOMETRY_FORBIDDEN))
 register(Part("geometry.output_padding_for", "Part C: the output_padding that reaches a size",
               _draw_output_padding_for, n_cases=12, forbidden_tconv=_GEOMETRY_FORBIDDEN))
-register(Part("geometry.keras_padding", "Part D: Keras' padding in PyTorch's terms", _draw_keras,
+register(Part("geometry.keras_padding", "Part D: Keras' padding in PyTorch's terms", Distinct(_draw_keras),
               n_cases=12, forbidden_tconv=_GEOMETRY_FORBIDDEN))
 
 

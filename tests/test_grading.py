@@ -374,3 +374,54 @@ def test_distinct_drawer_does_not_repeat_a_small_parameter_space():
 def test_integer_results_get_an_integer_dtype_hint():
     message = grading.compare(np.zeros(3), np.zeros(3, dtype=np.int64))
     assert message == "result has dtype float64, expected int64 (make the array with dtype=int)", message
+
+
+# --- ways around the tripwire -------------------------------------------------------------
+
+
+def switches_profiling_off(x, weight, stride):
+    import sys
+
+    sys.setprofile(None)
+    return via_tconv_lib(x, weight, stride)
+
+
+def delegates_in_a_thread(x, weight, stride):
+    import threading
+
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("y", via_tconv_lib(x, weight, stride)))
+    thread.start()
+    thread.join()
+    return result["y"]
+
+
+def delegates_to_another_process(x, weight, stride):
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return scatter_1d(x, weight, stride)
+
+
+@pytest.mark.parametrize(
+    "cheat", [switches_profiling_off, delegates_in_a_thread, delegates_to_another_process],
+    ids=lambda f: f.__name__,
+)
+def test_the_tripwire_cannot_be_switched_off_or_sidestepped(cheat):
+    with pytest.raises(GradingFailure, match="your function called"):
+        check("mechanics.scatter_1d", cheat, student="alice")
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/tconv-grading-pwned",))
+
+
+def test_a_hostile_return_value_never_runs_in_the_grader(tmp_path):
+    marker = "/tmp/tconv-grading-pwned"
+    if os.path.exists(marker):
+        os.remove(marker)
+    status, message = run_in_sandbox(lambda a: _Hostile(), [((1,), {})])[0]
+    assert status == "error" and "cannot be used" in message, (status, message)
+    assert not os.path.exists(marker), "unpickling the result ran the student's __reduce__"
