@@ -42,7 +42,7 @@ import numpy as np
 from . import geometry
 from ._checks import ntuple, transposed_args
 from .conv import conv2d
-from .transposed import conv_transpose1d, conv_transpose2d
+from .transposed import _as_1d, conv_transpose1d, conv_transpose2d
 
 __all__ = [
     "coverage1d",
@@ -690,10 +690,9 @@ def conv_transpose2d_polyphase(
     return a.finish(canvas[:, :, ph : ph + h_out, pw : pw + w_out])
 
 
-def conv_transpose1d_polyphase(
-    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
-):
-    """1D transposed convolution as ``s`` ordinary convolutions, interleaved.
+conv_transpose1d_polyphase = _as_1d(conv_transpose2d_polyphase, "conv_transpose1d_polyphase")
+conv_transpose1d_polyphase.__module__ = __name__
+conv_transpose1d_polyphase.__doc__ = """1D transposed convolution as ``s`` ordinary convolutions, interleaved.
 
     Parameters
     ----------
@@ -719,21 +718,6 @@ def conv_transpose1d_polyphase(
     >>> conv_transpose1d_polyphase(np.array([[1.0, 2.0]]), np.array([[[1.0, 10.0, 100.0]]]), stride=2)
     array([[  1.,  10., 102.,  20., 200.]])
     """
-    a = transposed_args(
-        x, weight, bias, stride, padding, output_padding, groups, dilation,
-        nd=1, fname="conv_transpose1d_polyphase",
-    )
-    out = conv_transpose2d_polyphase(
-        a.x[:, :, None, :],
-        a.weight[:, :, None, :],
-        a.bias,
-        stride=(1, a.stride[0]),
-        padding=(0, a.padding[0]),
-        output_padding=(0, a.output_padding[0]),
-        groups=a.groups,
-        dilation=(1, a.dilation[0]),
-    )[:, :, 0, :]
-    return out[0] if a.unbatched else out
 
 
 # --------------------------------------------------------------------------------------------
