@@ -31,7 +31,10 @@ BOOK_BUILD = ROOT / "_build" / "html"
 
 def run(*cmd: str | Path) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    result = subprocess.run([str(c) for c in cmd], cwd=ROOT)
+    # as if the environment were activated: tools that nbgrader starts (alembic) are found
+    env = dict(os.environ, PATH=os.pathsep.join([str(BIN), os.environ.get("PATH", "")]),
+               VIRTUAL_ENV=str(VENV))
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env)
     if result.returncode != 0:
         sys.exit(result.returncode)
 
@@ -47,7 +50,7 @@ def setup() -> None:
     """Create .venv and install everything, unless it is already up to date."""
     if not PYTHON.exists():
         print(f"creating virtual environment in {VENV}", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
+        venv.EnvBuilder(with_pip=True, symlinks=os.name != "nt").create(VENV)
     if STAMP.exists() and STAMP.read_text() == _fingerprint():
         return
     run(PYTHON, "-m", "pip", "install", "--quiet", "-r", ROOT / "requirements.txt")

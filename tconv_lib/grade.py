@@ -316,7 +316,7 @@ def autograde(args) -> int:
         raise SystemExit(f"unknown assignment(s) {unknown}; the course has: {', '.join(known)}")
     assignments = args.assignments or [a for a in known if course.students(a)]
     isolate = False
-    if not args.no_isolation:
+    if args.isolate:
         from ._grade_worker import isolation_problem
 
         problem = isolation_problem()
@@ -596,9 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="grade again even what has not changed")
     p.add_argument("--dask", help="run on Dask: a scheduler address (tcp://host:8786) or local[:N]")
     p.add_argument(
-        "--no-isolation",
+        "--isolate",
         action="store_true",
-        help="as root, run kernels as root too (default: an unprivileged user per worker)",
+        help="as root, run each worker's kernels as an unprivileged user of their own (experimental)",
     )
     p.set_defaults(func=autograde)
 

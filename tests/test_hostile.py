@@ -9,7 +9,7 @@ whole notebook where it is unreadable), and nobody else's grades may change.
 Kernel-side attacks (monkeypatching the grader, forging results) cannot raise a score:
 the hidden tests run outside the kernel (``tconv_lib._grade_verify``).  Writing into the
 gradebook is undone by the audit at the end of the run (and, where the grading command
-runs as root with a Python other users can run, prevented by the isolated user).
+runs as root with `--isolate` and a Python other users can run, prevented by the isolated user).
 """
 
 from __future__ import annotations
