@@ -11,8 +11,8 @@ checkerboard measure, :mod:`tconv_lib.mitigation` for resize-convolve,
 bilinear and ICNR initialisation and sub-pixel convolution,
 :mod:`tconv_lib.init` for fan-in and initialisation, and
 :mod:`tconv_lib.spectral` for the spectra of signals and kernels.
-``tconv_lib.references`` (PyTorch fixtures), ``tconv_lib.grading``
-(homework), ``tconv_lib.plotting`` and ``tconv_lib.widgets`` are imported on
+``tconv_lib.grading`` (homework, with the PyTorch fixtures in
+``tconv_lib.grading.references``), ``tconv_lib.plotting`` and ``tconv_lib.widgets`` are imported on
 demand.
 """
 

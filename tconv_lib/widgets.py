@@ -59,7 +59,8 @@ from typing import Any
 
 import numpy as np
 
-from . import artifacts, geometry, gradients, init, mitigation, references
+from . import artifacts, geometry, gradients, init, mitigation
+from .grading import references
 from .transposed import conv_transpose1d, conv_transpose2d
 
 __all__ = [
@@ -288,7 +289,7 @@ def _size_formula(n, k, s, p, op, d, symbol="H") -> dict:
 
 @functools.cache
 def _stamp_kernels() -> dict:
-    """The stepper's kernels; the lectures' come from :mod:`tconv_lib.references`."""
+    """The stepper's kernels; the lectures' come from :mod:`tconv_lib.grading.references`."""
     lecture = references.get_case("ct2d_worked_stamp_2x2_to_3x3").inputs()["weight"][0, 0]
     unet = references.get_case("ct2d_worked_unet_2x2_to_4x4").inputs()["weight"][0, 0]
     return {

@@ -21,8 +21,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tconv_lib._grade_collect import collect, parse
-from tconv_lib._grade_course import with_busy_timeout
+from tconv_lib.grading.command.collect import collect, parse
+from tconv_lib.grading.command.course import with_busy_timeout
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENTS = ["algebra", "geometry", "mechanics"]

@@ -1,5 +1,11 @@
-"""tconv_lib.grading: hidden tests pass right answers, and fail wrong, hostile and delegating
-ones with a message a student can act on -- without harming the kernel that runs them."""
+"""tconv_lib.grading: hidden tests pass right answers and fail wrong, hostile and delegating ones
+with a message a student can act on; graded cases come from a secret; graded functions run
+where only NumPy exists.
+
+Most tests run twice: as a student's practice check (a plain process whose imports are
+limited to NumPy) and as the grader verifies (the bubblewrap sandbox).  The sandboxed
+ones need bubblewrap: they are skipped without it locally and fail in CI.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,40 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tconv_lib import grading
-from tconv_lib.grading import GradingFailure, check, run_in_sandbox
+from tconv_lib.grading import GradingFailure, check, compare, keys, pickle_function, sandbox, student_id
+from tconv_lib.grading.cases import CONV_TRANSPOSE2D_STRATA, FromCatalogue, Part, Wide
+from tconv_lib.grading.parts import PARTS
+from tconv_lib.grading.verify import MAX_PAYLOAD_BYTES, Isolation, Verdict, verify
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def needs_sandbox():
+    problem = sandbox.problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must grade in the sandbox: {problem}")
+        pytest.skip(problem)
+
+
+PRACTICE = Isolation(sandboxed=False)
+
+
+@pytest.fixture(params=["practice", "sandbox"])
+def isolation(request) -> Isolation:
+    """How a graded function runs: a student's practice check, or the grader's sandbox."""
+    if request.param == "practice":
+        return PRACTICE
+    needs_sandbox()
+    return Isolation(sandboxed=True, uid=sandbox.sandbox_uid())
+
+
+def graded(
+    part_name: str, function, isolation: Isolation, student: str = "alice", secret=b"k" * 32
+) -> Verdict:
+    """What the grader decides on ``function`` as ``student``'s answer to ``part_name``."""
+    cases = PARTS[part_name].cases(keys.graded_rng(secret, student, part_name))
+    return verify({part_name: pickle_function(function)}, {part_name: cases}, PARTS, isolation)[part_name]
 
 
 def output_size(n, k, s=1, p=0, op=0, d=1):
@@ -24,20 +62,48 @@ def scatter_1d(x, weight, stride):
     return out
 
 
-def test_a_right_answer_passes(capsys):
+# --------------------------------------------------------------------------------------
+# Right and wrong answers
+# --------------------------------------------------------------------------------------
+
+
+def test_a_right_answer_passes(isolation):
+    assert graded("geometry.output_size", output_size, isolation) == Verdict(
+        True, "geometry.output_size: all 12 hidden cases passed"
+    )
+    assert graded("mechanics.scatter_1d", scatter_1d, isolation).passed
+
+
+def test_practice_check_says_its_cases_are_not_the_graded_ones(capsys):
     check("geometry.output_size", output_size, student="alice")
-    check("mechanics.scatter_1d", scatter_1d, student="alice")
-    assert "all 12 hidden cases passed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "all 12 practice cases passed" in out and "key only the grader holds" in out, out
 
 
-def test_cases_are_seeded_per_student_and_part():
-    def draw(student, part):
-        rng = np.random.default_rng(grading._seed(student, part))
-        return [grading.PARTS[part].draw(rng).description for _ in range(5)]
+def test_graded_cases_come_from_the_secret_the_student_and_the_part():
+    def descriptions(secret, student, part):
+        return [c.description for c in PARTS[part].cases(keys.graded_rng(secret, student, part))]
 
-    assert draw("alice", "geometry.output_size") == draw("alice", "geometry.output_size")
-    assert draw("alice", "geometry.output_size") != draw("bob", "geometry.output_size")
-    assert draw("alice", "geometry.output_size") != draw("alice", "geometry.reachable_sizes")
+    alice = descriptions(b"a" * 32, "alice", "geometry.output_size")
+    assert alice == descriptions(b"a" * 32, "alice", "geometry.output_size"), "a regrade draws the same cases"
+    assert alice != descriptions(b"b" * 32, "alice", "geometry.output_size"), "another secret, other cases"
+    assert alice != descriptions(b"a" * 32, "bob", "geometry.output_size")
+    practice = [
+        c.description
+        for c in PARTS["geometry.output_size"].cases(keys.practice_rng("alice", "geometry.output_size"))
+    ]
+    assert not set(alice) & set(practice), "practice cases are never the graded ones"
+
+
+def test_the_course_secret_is_private_and_kept(tmp_path):
+    secret = keys.course_secret(tmp_path)
+    path = tmp_path / keys.SECRET_FILE
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.chmod(0o644)
+    assert keys.course_secret(tmp_path) == secret and path.stat().st_mode & 0o777 == 0o600
+    path.write_text("short\n")
+    with pytest.raises(ValueError, match="does not hold a course secret"):
+        keys.course_secret(tmp_path)
 
 
 def test_student_id_comes_from_nbgrader_layout(tmp_path, monkeypatch):
@@ -45,9 +111,9 @@ def test_student_id_comes_from_nbgrader_layout(tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     monkeypatch.chdir(folder)
     monkeypatch.delenv("TCONV_STUDENT_ID", raising=False)
-    assert grading.student_id() == "carol"
+    assert student_id() == "carol"
     monkeypatch.setenv("TCONV_STUDENT_ID", "dave")
-    assert grading.student_id() == "dave"
+    assert student_id() == "dave"
 
 
 @pytest.mark.parametrize(
@@ -68,20 +134,20 @@ def test_wrong_answers_fail_with_the_case(wrong, message):
     assert message in text, text
 
 
-def test_wrong_array_reports_position_and_values():
+def test_wrong_array_reports_position_and_values(isolation):
     def off_by_one(x, weight, stride):
         return scatter_1d(x, weight, stride)[1:]
 
-    with pytest.raises(GradingFailure, match=r"result has shape \(\d+,\), expected shape"):
-        check("mechanics.scatter_1d", off_by_one, student="alice")
+    verdict = graded("mechanics.scatter_1d", off_by_one, isolation)
+    assert "result has shape (" in verdict.message and "expected shape" in verdict.message, verdict
 
     def slightly_wrong(x, weight, stride):
         out = scatter_1d(x, weight, stride)
         out[-1] += 0.5
         return out
 
-    with pytest.raises(GradingFailure, match=r"differs at index \(\d+,\): expected .*, got"):
-        check("mechanics.scatter_1d", slightly_wrong, student="alice")
+    verdict = graded("mechanics.scatter_1d", slightly_wrong, isolation)
+    assert "differs at index (" in verdict.message and "got" in verdict.message, verdict
 
 
 @pytest.mark.parametrize(
@@ -90,15 +156,49 @@ def test_wrong_array_reports_position_and_values():
         (lambda x, w, s: scatter_1d(x, w, s).astype(np.float32), "dtype float32, expected float64"),
         (lambda x, w, s: scatter_1d(x, w, s).tolist(), "is a list, expected a NumPy array"),
         (lambda x, w, s: scatter_1d(x, w, s) * np.nan, "not finite"),
+        (lambda x, w, s: scatter_1d(x, w, s).astype(object), "returned an array of dtype object"),
+        (lambda x, w, s: iter([1.0]), "returned a list_iterator"),
     ],
-    ids=["dtype", "list", "nan"],
+    ids=["dtype", "list", "nan", "object_array", "iterator"],
 )
-def test_wrong_type_dtype_or_nan_fail(bad, message):
-    with pytest.raises(GradingFailure, match=message):
-        check("mechanics.scatter_1d", bad, student="alice")
+def test_wrong_type_dtype_or_nan_fail(bad, message, isolation):
+    verdict = graded("mechanics.scatter_1d", bad, isolation)
+    assert not verdict.passed and message in verdict.message, verdict
 
 
-# --- delegation: every route to a library convolution is caught -------------------------
+def test_expected_exception_parts(isolation):
+    def output_padding_for(n, target, k, s=1, p=0, d=1):
+        for op in range(max(s, d)):
+            if output_size(n, k, s, p, op, d) == target:
+                return op
+        raise ValueError(f"{target} is not reachable")
+
+    assert graded("geometry.output_padding_for", output_padding_for, isolation, student="erin").passed
+
+    class Unreachable(ValueError):
+        """A subclass of ValueError is a ValueError."""
+
+    def subclass(n, target, k, s=1, p=0, d=1):
+        try:
+            return output_padding_for(n, target, k, s, p, d)
+        except ValueError as error:
+            raise Unreachable(str(error)) from None
+
+    assert graded("geometry.output_padding_for", subclass, isolation, student="erin").passed
+
+    def never_raises(n, target, k, s=1, p=0, d=1):
+        try:
+            return output_padding_for(n, target, k, s, p, d)
+        except ValueError:
+            return 0
+
+    verdict = graded("geometry.output_padding_for", never_raises, isolation, student="erin")
+    assert "expected your function to raise ValueError" in verdict.message, verdict
+
+
+# --------------------------------------------------------------------------------------
+# Delegation fails by construction: graded code has NumPy and nothing else
+# --------------------------------------------------------------------------------------
 
 
 def via_torch(x, weight, stride):
@@ -109,31 +209,23 @@ def via_torch(x, weight, stride):
     )[0, 0].numpy()
 
 
-def via_alias(x, weight, stride):
-    import torch
-    from torch.nn.functional import conv_transpose1d as innocent
-
-    x, weight = torch.tensor(x)[None, None], torch.tensor(weight)[None, None]
-    return innocent(x, weight, stride=stride)[0, 0].numpy()
-
-
 def via_getattr(x, weight, stride):
     import importlib
 
     functional = importlib.import_module("torch.nn." + "functional")
-    op = getattr(functional, "conv_" + "transpose1d")
     import torch
 
+    op = getattr(functional, "conv_" + "transpose1d")
     return op(torch.tensor(x)[None, None], torch.tensor(weight)[None, None], stride=stride)[0, 0].numpy()
 
 
-def via_module(x, weight, stride):
+def via_aten(x, weight, stride):
     import torch
 
-    layer = torch.nn.ConvTranspose1d(1, 1, len(weight), stride=stride, bias=False).double()
-    with torch.no_grad():
-        layer.weight[:] = torch.tensor(weight)
-        return layer(torch.tensor(x)[None, None])[0, 0].numpy()
+    out = torch.ops.aten.convolution(
+        torch.tensor(x)[None, None], torch.tensor(weight)[None, None], None, [stride], [0], [1], True, [0], 1
+    )
+    return out[0, 0].numpy()
 
 
 def via_tconv_lib(x, weight, stride):
@@ -142,16 +234,16 @@ def via_tconv_lib(x, weight, stride):
     return tconv_lib.conv_transpose1d(x[None, None], weight[None, None], stride=stride)[0, 0]
 
 
-def via_tconv_view(x, weight, stride):
-    from tconv_lib.transposed import conv_transpose1d_scatter as mine
-
-    return mine(x[None, None], weight[None, None], stride=stride)[0, 0]
-
-
 def via_numpy_convolve(x, weight, stride):
     up = np.zeros((len(x) - 1) * stride + 1)
     up[::stride] = x
     return np.convolve(up, weight)
+
+
+def via_numpy_core(x, weight, stride):
+    up = np.zeros((len(x) - 1) * stride + 1)
+    up[::stride] = x
+    return np._core.multiarray.correlate2(up, weight[::-1], 2)
 
 
 def via_scipy(x, weight, stride):
@@ -162,81 +254,158 @@ def via_scipy(x, weight, stride):
     return signal.convolve(up, weight)
 
 
-@pytest.mark.parametrize(
-    "cheat",
-    [via_torch, via_alias, via_getattr, via_module, via_tconv_lib, via_tconv_view, via_numpy_convolve,
-     via_scipy],
-    ids=lambda f: f.__name__,
-)
+def via_a_thread(x, weight, stride):
+    import _thread
+    import time
+
+    result = {}
+    _thread.start_new_thread(lambda: result.setdefault("y", via_torch(x, weight, stride)), ())
+    time.sleep(2)
+    return result["y"]
+
+
+def via_map_from_c(x, weight, stride):
+    import importlib
+
+    return next(map(lambda m: via_torch(x, weight, stride), [importlib.import_module("torch")]))
+
+
+def via_child_process(x, weight, stride):
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, torch; x, w, s = json.load(sys.stdin); print(json.dumps(torch.nn.functional."
+        "conv_transpose1d(torch.tensor([[x]]), torch.tensor([[w]]), stride=s)[0, 0].tolist()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        input=json.dumps([x.tolist(), weight.tolist(), stride]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return np.array(json.loads(out))
+
+
+def via_the_system_python(x, weight, stride):
+    import json
+    import subprocess
+
+    code = (
+        "import json, sys, scipy.signal as s; x, w = json.load(sys.stdin); print(json.dumps("
+        "s.convolve(x, w).tolist()))"
+    )
+    up = np.zeros((len(x) - 1) * stride + 1)
+    up[::stride] = x
+    out = subprocess.run(
+        ["/usr/bin/python3", "-c", code],
+        input=json.dumps([up.tolist(), weight.tolist()]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return np.array(json.loads(out))
+
+
+DELEGATIONS = [
+    via_torch,
+    via_getattr,
+    via_aten,
+    via_tconv_lib,
+    via_numpy_convolve,
+    via_numpy_core,
+    via_scipy,
+    via_a_thread,
+    via_map_from_c,
+    via_child_process,
+    via_the_system_python,
+]
+
+
+@pytest.mark.parametrize("cheat", DELEGATIONS, ids=lambda f: f.__name__)
 def test_delegation_earns_zero_with_a_message(cheat):
-    with pytest.raises(GradingFailure, match="your function called .*earn no points"):
+    """In the sandbox, whatever route a function takes to a library, the library is not there."""
+    needs_sandbox()
+    verdict = graded("mechanics.scatter_1d", cheat, Isolation(sandboxed=True, uid=sandbox.sandbox_uid()))
+    assert not verdict.passed, f"{cheat.__name__} passed in the sandbox"
+    assert "hidden case 1 of" in verdict.message, verdict.message
+
+
+@pytest.mark.parametrize(
+    "cheat", [via_torch, via_getattr, via_tconv_lib, via_numpy_convolve, via_scipy], ids=lambda f: f.__name__
+)
+def test_delegation_is_named_in_practice_too(cheat):
+    with pytest.raises(GradingFailure, match="built from NumPy's array operations"):
         check("mechanics.scatter_1d", cheat, student="alice")
 
 
-# --- hostile and broken code stays in the sandbox ---------------------------------------
+# --------------------------------------------------------------------------------------
+# Hostile and broken code costs only its part
+# --------------------------------------------------------------------------------------
 
 
-def test_infinite_loop_times_out():
+def quick_part(name: str, draw_args=(1,)) -> Part:
+    from tconv_lib.grading.cases import Case
+
+    return Part(
+        name, f"Part {name}", lambda rng: Case("one", draw_args, expected=2), n_cases=2, call_timeout=1
+    )
+
+
+def run_parts(functions: dict, isolation: Isolation) -> dict[str, Verdict]:
+    parts = {name: quick_part(name) for name in functions}
+    cases = {name: part.cases(np.random.default_rng(0)) for name, part in parts.items()}
+    return verify({n: pickle_function(f) for n, f in functions.items()}, cases, parts, isolation)
+
+
+def add_one(a):
+    return a + 1
+
+
+def test_loops_time_out_and_a_crash_costs_only_its_part(isolation):
     def forever(a):
         while True:
             pass
 
-    start = __import__("time").perf_counter()
-    assert run_in_sandbox(forever, [((1,), {})], call_timeout=1) == [("timeout", 1)]
-    assert __import__("time").perf_counter() - start < 15
+    def stubborn(a):  # swallows the timer, then switches it off
+        import signal
 
-
-def test_loop_that_swallows_the_timer_is_killed():
-    def stubborn(a):
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
         while True:
-            try:
-                while True:
-                    pass
-            except BaseException:  # noqa: BLE001 -- the hostile part
-                continue
+            pass
 
-    results = run_in_sandbox(stubborn, [((1,), {}), ((2,), {})], call_timeout=0.5, startup_timeout=5)
-    assert results[0][0] == "timeout" and results[1][0] == "skipped", results
-
-
-def test_os_exit_and_sys_exit_end_only_the_sandbox():
     def hard_exit(a):
         os._exit(3)
 
     def soft_exit(a):
         raise SystemExit(0)
 
-    assert run_in_sandbox(hard_exit, [((1,), {})])[0] == (
-        "crashed", "the process exited with status 3 (sys.exit() or os._exit() in your code?)")
-    assert run_in_sandbox(soft_exit, [((1,), {})])[0][0] == "error"
+    verdicts = run_parts(
+        {"a": forever, "b": add_one, "c": stubborn, "d": hard_exit, "e": soft_exit, "f": add_one}, isolation
+    )
+    assert "took longer than 1 s" in verdicts["a"].message, verdicts["a"]
+    assert "took longer than 1 s" in verdicts["c"].message, verdicts["c"]
+    assert "the process ended (exit status 3)" in verdicts["d"].message, verdicts["d"]
+    assert "raised SystemExit" in verdicts["e"].message, verdicts["e"]
+    assert verdicts["b"].passed and verdicts["f"].passed, verdicts
 
 
-def test_huge_allocation_fails_inside_the_sandbox():
+def test_huge_allocation_fails_inside_the_sandbox(isolation):
     def greedy(a):
         return np.ones((40, 2**30), dtype=np.uint8)  # 40 GB
 
-    status, message = run_in_sandbox(greedy, [((1,), {})])[0]
-    assert status == "error" and "MemoryError" in message
+    verdict = run_parts({"a": greedy, "b": add_one}, isolation)
+    assert "MemoryError" in verdict["a"].message and verdict["b"].passed, verdict
 
 
-def test_printing_megabytes_is_harmless():
+def test_printing_megabytes_is_harmless(isolation):
     def chatty(x, weight, stride):
         print("x" * 5_000_000)
         return scatter_1d(x, weight, stride)
 
-    check("mechanics.scatter_1d", chatty, student="alice")
-
-
-def test_monkeypatching_the_notebook_does_not_reach_the_grader(monkeypatch):
-    """A student who patches numpy in the kernel gains nothing: the sandbox imports afresh."""
-    monkeypatch.setattr(np, "isclose", lambda *a, **k: np.ones(np.broadcast(*a[:2]).shape, bool))
-
-    def wrong(x, weight, stride):
-        return np.zeros((len(x) - 1) * stride + len(weight))
-
-    monkeypatch.undo()  # the comparison runs in this process; the patch must not leak into it
-    with pytest.raises(GradingFailure):
-        check("mechanics.scatter_1d", wrong, student="alice")
+    assert graded("mechanics.scatter_1d", chatty, isolation).passed
 
 
 def test_unpicklable_function_gets_a_clear_message():
@@ -252,37 +421,100 @@ def test_unpicklable_function_gets_a_clear_message():
         check("mechanics.scatter_1d", uses_lock, student="alice")
 
 
-def test_returning_a_torch_tensor_is_refused():
-    def tensor(a):
-        import torch
-
-        return torch.zeros(2)
-
-    status, message = run_in_sandbox(tensor, [((1,), {})])[0]
-    assert status == "error" and "return a NumPy array" in message
+class _Hostile:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/tconv-grading-pwned",))
 
 
-def test_expected_exception_parts():
-    def output_padding_for(n, target, k, s=1, p=0, d=1):
-        for op in range(max(s, d)):
-            if output_size(n, k, s, p, op, d) == target:
-                return op
-        raise ValueError(f"{target} is not reachable")
+def test_a_hostile_return_value_never_runs_in_the_grader(isolation):
+    marker = Path("/tmp/tconv-grading-pwned")
+    marker.unlink(missing_ok=True)
+    verdict = run_parts({"a": lambda a: _Hostile()}, isolation)["a"]
+    assert "returned a" in verdict.message and "_Hostile" in verdict.message, verdict
+    assert not marker.exists(), "the student's __reduce__ ran"
 
-    check("geometry.output_padding_for", output_padding_for, student="erin")
 
-    def never_raises(n, target, k, s=1, p=0, d=1):
+def test_a_function_carrying_a_table_is_refused(isolation):
+    table = np.zeros(MAX_PAYLOAD_BYTES // 8 + 1)
+
+    def lookup(n, k, s=1, p=0, op=0, d=1):
+        return int(table[0]) + output_size(n, k, s, p, op, d)
+
+    verdict = graded("geometry.output_size", lookup, isolation)
+    assert "the grader accepts 1 MiB" in verdict.message, verdict
+
+
+# --------------------------------------------------------------------------------------
+# What the verification sandbox sees
+# --------------------------------------------------------------------------------------
+
+
+def probe(_):
+    """Everything a graded function could reach, reported as a dict of plain values."""
+    import importlib.util
+    import socket
+    import sys
+
+    sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_OnlyAllowed"]  # as a cheat would
+    found = {
+        "modules": [
+            m
+            for m in ("torch", "scipy", "tconv_lib", "nbgrader", "sqlalchemy")
+            if importlib.util.find_spec(m) is not None
+        ]
+    }
+    found["environment"] = sorted(os.environ)
+    found["uid"] = os.getuid()
+    try:
+        socket.create_connection(("127.0.0.1", 54329), timeout=1)
+        found["network"] = "connected"
+    except OSError as error:
+        found["network"] = type(error).__name__
+    writable = []
+    for folder in ("/", "/usr", "/job/in", "/opt/tconv", "/etc", str(ROOT)):
         try:
-            return output_padding_for(n, target, k, s, p, d)
-        except ValueError:
-            return 0
+            with open(os.path.join(folder, "tconv-probe"), "w") as f:
+                f.write("x")
+            writable.append(folder)
+        except OSError:
+            pass
+    found["writable"] = writable
+    found["visible"] = sorted(os.listdir("/"))
+    found["solutions"] = os.path.exists(str(ROOT / "solutions"))
+    found["processes"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+    return found
 
-    with pytest.raises(GradingFailure, match="expected your function to raise ValueError"):
-        check("geometry.output_padding_for", never_raises, student="erin")
+
+def test_the_verification_sandbox_holds_numpy_and_nothing_of_the_grader(monkeypatch):
+    needs_sandbox()
+    from tconv_lib.grading.cases import Case
+    from tconv_lib.grading.verify import _run
+
+    monkeypatch.setenv("TCONV_GRADEBOOK_URL", "postgresql://grader:canary-password@db/grades")
+    part = Part("probe", "probe", lambda rng: Case("one", (1,)), n_cases=1)
+    isolation = Isolation(sandboxed=True, uid=sandbox.sandbox_uid())
+    outcome = _run(
+        ["probe"], {"probe": pickle_function(probe)}, {"probe": part.cases(None)}, {"probe": part}, isolation
+    )["probe"][0]
+    assert outcome["status"] == "ok", outcome
+    found = outcome["value"]
+    assert found["modules"] == [], f"graded code can import {found['modules']}"
+    assert "TCONV_GRADEBOOK_URL" not in found["environment"], found["environment"]
+    assert found["network"] != "connected"
+    assert found["writable"] == [], f"graded code can write into {found['writable']}"
+    assert not found["solutions"], "graded code sees solutions/"
+    assert found["processes"][-1] < 10, f"graded code sees the grader's processes: {found['processes']}"
+    if os.geteuid() == 0:
+        assert found["uid"] == sandbox.sandbox_uid(), found["uid"]
+
+
+# --------------------------------------------------------------------------------------
+# The parts' hidden cases
+# --------------------------------------------------------------------------------------
 
 
 def test_every_part_draws_at_least_8_hidden_cases():
-    assert {name: part.n_cases for name, part in grading.PARTS.items() if part.n_cases < 8} == {}
+    assert {name: part.n_cases for name, part in PARTS.items() if part.n_cases < 8} == {}
 
 
 def test_zero_insert_is_checked_with_int_and_pair_strides():
@@ -294,7 +526,7 @@ def test_zero_insert_is_checked_with_int_and_pair_strides():
 
     check("mechanics.zero_insert", zero_insert, student="alice")
     rng = np.random.default_rng(0)
-    strides = [grading.PARTS["mechanics.zero_insert"].draw(rng).args[1] for _ in range(20)]
+    strides = [PARTS["mechanics.zero_insert"].draw(rng).args[1] for _ in range(20)]
     assert {type(s) for s in strides} == {int, tuple}, strides
 
     def int_stride_only(x, stride):
@@ -304,7 +536,33 @@ def test_zero_insert_is_checked_with_int_and_pair_strides():
         check("mechanics.zero_insert", int_stride_only, student="alice")
 
 
-# --- hidden cases drawn from the PyTorch reference catalogue -----------------------------
+WIDE_PARTS = sorted(name for name, part in PARTS.items() if isinstance(part.draw, Wide))
+
+
+def test_parts_with_few_integer_inputs_draw_wide_cases():
+    assert {
+        "geometry.output_size",
+        "geometry.reachable_sizes",
+        "geometry.output_padding_for",
+        "geometry.keras_padding",
+        "artifacts.coverage1d",
+        "artifacts.coverage_variance",
+        "mitigation.bilinear_kernel",
+        "gradients.he_std",
+    } <= set(WIDE_PARTS), WIDE_PARTS
+
+
+@pytest.mark.parametrize("part_name", WIDE_PARTS)
+def test_a_table_of_every_teaching_range_answer_fails(part_name):
+    """The answers to every case the teaching range can draw, shipped as a table, do not pass."""
+    part = PARTS[part_name]
+    table = {}
+    for seed in range(300):
+        case = part.draw.draw(np.random.default_rng(seed))
+        table[repr(case.args)] = case.expected
+    cases = part.cases(keys.graded_rng(b"s" * 32, "mallory", part_name))
+    missing = [c for c in cases if repr(c.args) not in table]
+    assert len(missing) >= part.draw.n_wide, f"{part_name}: every graded case is in a table of teaching cases"
 
 
 CATALOGUE_PARTS = ["mechanics.conv_transpose2d", "gradients.conv_transpose2d_backward", "gradients.grad_bias"]
@@ -312,40 +570,60 @@ CATALOGUE_PARTS = ["mechanics.conv_transpose2d", "gradients.conv_transpose2d_bac
 
 def test_catalogue_drawer_spreads_a_students_cases_over_every_stratum():
     """One stratum per hyper-parameter: every student's set exercises each of them, with no repeats."""
-    from tconv_lib import references
+    from tconv_lib.grading import references
 
-    strata = grading._CONV_TRANSPOSE2D_STRATA
-    drawer = grading.FromCatalogue("conv_transpose2d", lambda case: case, strata, require=("bias",))
+    strata = CONV_TRANSPOSE2D_STRATA
+    drawer = FromCatalogue("conv_transpose2d", lambda case, rng: case, strata, require=("bias",))
     for seed in range(5):
         cases = drawer.many(np.random.default_rng(seed), len(strata))
         assert len({case.name for case in cases}) == len(strata), f"seed {seed}: a case is drawn twice"
         for case, tags in zip(cases, strata):
             assert {"bias", *tags} <= case.tags, f"seed {seed}: {case.name} lacks the tags {tags}"
         assert [c.name for c in drawer.many(np.random.default_rng(seed), len(strata))] == [
-            c.name for c in cases], f"seed {seed}: the same seed must draw the same cases"
+            c.name for c in cases
+        ], f"seed {seed}: the same seed must draw the same cases"
     one = drawer(np.random.default_rng(0))
     assert isinstance(one, references.Case) and "bias" in one.tags, one
 
 
 @pytest.mark.parametrize("part_name", CATALOGUE_PARTS)
-def test_catalogue_cases_carry_the_pytorch_fixture(part_name):
-    """Expected values come from tconv_lib, references from the stored PyTorch answers, and they agree."""
-    from tconv_lib import references
+def test_catalogue_cases_have_fresh_inputs_and_agree_with_pytorch(part_name):
+    """A catalogue case lends its parameters, not its public inputs; tconv_lib and PyTorch agree on them."""
+    from tconv_lib.grading import references
 
-    source = f"PyTorch fixture ({references.reference_metadata()['device']})"
-    cases = grading.PARTS[part_name].cases(np.random.default_rng(0))
+    public = {
+        arr.tobytes()
+        for case in references.catalogue("conv_transpose2d")
+        for arr in (case.inputs()["x"], case.grad_output())
+    }
+    cases = PARTS[part_name].cases(keys.graded_rng(b"s" * 32, "alice", part_name))
     assert len({case.description for case in cases}) == len(cases), [case.description for case in cases]
     for case in cases:
-        assert list(case.references) == [source], f"{case.description}: references {list(case.references)}"
-        message = grading.compare(case.references[source], case.expected, rtol=1e-9, atol=1e-10)
-        assert message is None, f"{part_name}, {case.description}: tconv_lib and the fixture: {message}"
+        assert case.args[0].tobytes() not in public, f"{case.description}: the catalogue's own input"
+        assert list(case.references) == ["PyTorch"], f"{case.description}: references {list(case.references)}"
+        message = compare(case.references["PyTorch"], case.expected, rtol=1e-9, atol=1e-10)
+        assert message is None, f"{part_name}, {case.description}: tconv_lib and PyTorch: {message}"
+
+
+def test_a_library_that_pytorch_contradicts_does_not_grade(monkeypatch):
+    from tconv_lib.grading import cases, references
+
+    case = references.catalogue("conv_transpose2d")[3]
+    cases.fixture_agrees.cache_clear()
+    real = references.load_reference
+    monkeypatch.setattr(references, "load_reference", lambda c, kind="out", *a, **k: real(c, kind) + 1.0)
+    try:
+        with pytest.raises(RuntimeError, match="disagrees with the stored PyTorch fixture"):
+            cases.fixture_agrees(case)
+    finally:
+        cases.fixture_agrees.cache_clear()
 
 
 def _reference_solution(assignment: str, name: str):
-    """A function of the source notebook's reference solution (tconv_lib's own is forbidden to students)."""
+    """A function of the source notebook's reference solution."""
     import nbformat
 
-    path = Path(__file__).resolve().parents[1] / "solutions" / assignment / f"{assignment}.ipynb"
+    path = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
     namespace = {"np": np}
     for cell in nbformat.read(str(path), as_version=4).cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
@@ -353,75 +631,19 @@ def _reference_solution(assignment: str, name: str):
     return namespace[name]
 
 
-def test_backward_part_passes_a_right_answer_and_names_the_failing_gradient(capsys):
+def test_backward_part_passes_a_right_answer_and_names_the_failing_gradient(isolation):
     conv_transpose2d_backward = _reference_solution("gradients", "conv_transpose2d_backward")
-    check("gradients.conv_transpose2d_backward", conv_transpose2d_backward, student="alice")
-    assert "all 10 hidden cases passed" in capsys.readouterr().out
+    assert graded("gradients.conv_transpose2d_backward", conv_transpose2d_backward, isolation).passed
 
     def bias_gradient_doubled(*args, **kwargs):
         grad_x, grad_weight, grad_bias = conv_transpose2d_backward(*args, **kwargs)
         return grad_x, grad_weight, 2 * grad_bias
 
-    with pytest.raises(GradingFailure, match=r"result\[2\] differs at index \(0,\)"):
-        check("gradients.conv_transpose2d_backward", bias_gradient_doubled, student="alice")
-
-
-def test_distinct_drawer_does_not_repeat_a_small_parameter_space():
-    cases = grading.PARTS["mitigation.bilinear_kernel"].cases(np.random.default_rng(0))
-    assert len({case.description for case in cases}) == len(cases), [case.description for case in cases]
+    bias_gradient_doubled.__globals__["conv_transpose2d_backward"] = conv_transpose2d_backward
+    verdict = graded("gradients.conv_transpose2d_backward", bias_gradient_doubled, isolation)
+    assert "result[2] differs at index (0,)" in verdict.message, verdict
 
 
 def test_integer_results_get_an_integer_dtype_hint():
-    message = grading.compare(np.zeros(3), np.zeros(3, dtype=np.int64))
+    message = compare(np.zeros(3), np.zeros(3, dtype=np.int64))
     assert message == "result has dtype float64, expected int64 (make the array with dtype=int)", message
-
-
-# --- ways around the tripwire -------------------------------------------------------------
-
-
-def switches_profiling_off(x, weight, stride):
-    import sys
-
-    sys.setprofile(None)
-    return via_tconv_lib(x, weight, stride)
-
-
-def delegates_in_a_thread(x, weight, stride):
-    import threading
-
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("y", via_tconv_lib(x, weight, stride)))
-    thread.start()
-    thread.join()
-    return result["y"]
-
-
-def delegates_to_another_process(x, weight, stride):
-    import subprocess
-    import sys
-
-    subprocess.run([sys.executable, "-c", "pass"], check=True)
-    return scatter_1d(x, weight, stride)
-
-
-@pytest.mark.parametrize(
-    "cheat", [switches_profiling_off, delegates_in_a_thread, delegates_to_another_process],
-    ids=lambda f: f.__name__,
-)
-def test_the_tripwire_cannot_be_switched_off_or_sidestepped(cheat):
-    with pytest.raises(GradingFailure, match="your function called"):
-        check("mechanics.scatter_1d", cheat, student="alice")
-
-
-class _Hostile:
-    def __reduce__(self):
-        return (os.system, ("touch /tmp/tconv-grading-pwned",))
-
-
-def test_a_hostile_return_value_never_runs_in_the_grader(tmp_path):
-    marker = "/tmp/tconv-grading-pwned"
-    if os.path.exists(marker):
-        os.remove(marker)
-    status, message = run_in_sandbox(lambda a: _Hostile(), [((1,), {})])[0]
-    assert status == "error" and "cannot be used" in message, (status, message)
-    assert not os.path.exists(marker), "unpickling the result ran the student's __reduce__"

@@ -1,13 +1,16 @@
-"""The homework round trip, with stock nbgrader and the repository's nbgrader_config.py.
+"""The homework round trip: stock nbgrader for the release and trusted notebooks, the grading
+command (sandboxed, hidden cases from the course secret) for the class.
 
 For every assignment in solutions/: the committed release in exercises/ is exactly what
-`nbgrader generate_assignment` makes from the source; the source notebook, autograded as a
-submission, earns full marks; the untouched release earns zero and still runs to the end;
-and each known-wrong submission loses the points of exactly the parts it breaks.
+`nbgrader generate_assignment` makes from the source; the source notebook earns full marks
+under stock `nbgrader autograde` (trusted: its hidden tests run practice cases in the
+kernel) and under `python -m tconv_lib.grade autograde`; under the grading command the
+untouched release earns zero and still runs to the end, and each known-wrong submission
+loses the points of exactly the parts it breaks.
 
-Student data goes to a temporary grading folder (TCONV_GRADING_DIR); the repository is not
-written to.  Scores are read from the gradebook, never from exit codes (`nbgrader`
-exits 0 when a notebook fails).
+Student data goes to temporary grading folders (TCONV_GRADING_DIR, --grading); the
+repository is not written to.  Scores are read from the gradebook, never from exit codes
+(`nbgrader` exits 0 when a notebook fails).
 """
 
 from __future__ import annotations
@@ -19,14 +22,14 @@ import re
 import subprocess
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from tconv_lib.grading import PARTS
+from tconv_lib.grading import sandbox
+from tconv_lib.grading.parts import PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "solutions"
@@ -286,19 +289,22 @@ def _submit(grading: Path, student: str, assignment: str, nb) -> None:
 
 @dataclass
 class Graded:
-    """One assignment, released into and autograded in a temporary grading folder."""
+    """One assignment: its release and sample graded by stock nbgrader, its class by the grading command."""
 
     assignment: str
-    grading: Path
-    seconds_per_student: float  # autograding the sample student's notebook, alone on the machine
-    scores: dict[str, dict[str, float]]  # student -> grade_id -> score
+    grading: Path  # stock nbgrader's grading folder for this assignment
+    command_grading: Path  # the grading command's folder, shared by every assignment
+    seconds_per_student: float  # stock nbgrader autograding the sample student's notebook
+    stock_scores: dict[str, float]  # the sample, under stock nbgrader
+    scores: dict[str, dict[str, float]]  # student -> grade_id -> score, under the grading command
 
     @property
     def release(self) -> Path:
         return self.grading / "release"
 
     def autograded(self, student: str):
-        return _read(self.grading / "autograded" / student / self.assignment / f"{self.assignment}.ipynb")
+        path = self.command_grading / "autograded" / student / self.assignment / f"{self.assignment}.ipynb"
+        return _read(path)
 
 
 def _release_and_grade_the_sample(assignment: str, grading: Path) -> float:
@@ -309,38 +315,57 @@ def _release_and_grade_the_sample(assignment: str, grading: Path) -> float:
     return _nbgrader(grading, "autograde", assignment, "--student", SOLUTION_STUDENT)
 
 
-def _grade_the_others(assignment: str, grading: Path) -> None:
+def _submit_the_class(assignment: str, grading: Path) -> None:
     source = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    _submit(grading, SOLUTION_STUDENT, assignment, source)
     _submit(grading, BLANK_STUDENT, assignment, _read(RELEASE / assignment / f"{assignment}.ipynb"))
     for name, wrong in WRONG.get(assignment, {}).items():
         _submit(grading, name, assignment, _apply(source, wrong))
-    _nbgrader(grading, "autograde", assignment)  # every student not graded yet
 
 
-def _scores(assignment: str, grading: Path) -> dict[str, dict[str, float]]:
+def _grade_the_class(grading: Path, assignments: list[str]) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("TCONV_GRADEBOOK_URL", "TCONV_GRADING_DIR")}
+    result = subprocess.run([sys.executable, "-m", "tconv_lib.grade", "autograde", *assignments,
+                             "--grading", str(grading), "--workers", str(os.cpu_count() or 1)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
+    assert result.returncode == 0, f"the grading command failed:\n{result.stdout}\n{result.stderr[-5000:]}"
+
+
+def _scores(assignment: str, grading: Path, students) -> dict[str, dict[str, float]]:
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{grading / 'gradebook.db'}", course_id=COURSE_ID) as gb:
         return {student: {grade.name: grade.score
                           for grade in gb.find_submission_notebook(assignment, assignment, student).grades}
-                for student in [SOLUTION_STUDENT, BLANK_STUDENT, *WRONG.get(assignment, {})]}
+                for student in students}
 
 
 @pytest.fixture(scope="session")
 def graded(request, tmp_path_factory) -> dict[str, Graded]:
     """Every assignment the selected tests need, released and autograded once per session.
 
-    The sample student is graded first, one assignment after the other, so that its time is
-    what one student's notebook takes; the other submissions are then graded with the
-    assignments side by side, one nbgrader process and grading folder per assignment.
+    Stock nbgrader grades the sample student first, one assignment after the other, so that
+    its time is what one student's notebook takes (the releases are made on the way); then
+    the grading command grades every assignment's class in one run.
     """
+    problem = sandbox.problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must grade in the sandbox: {problem}")
+        pytest.skip(problem)
     needed = sorted({getattr(item, "callspec", None) and item.callspec.params.get("assignment")
                      for item in request.session.items if "graded" in item.fixturenames} - {None})
     folders = {a: tmp_path_factory.mktemp(f"grading-{a}") for a in needed}
     seconds = {a: _release_and_grade_the_sample(a, folders[a]) for a in needed}
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        list(pool.map(lambda a: _grade_the_others(a, folders[a]), needed))
-    return {a: Graded(a, folders[a], seconds[a], _scores(a, folders[a])) for a in needed}
+    command_grading = tmp_path_factory.mktemp("grading-command")
+    for assignment in needed:
+        _submit_the_class(assignment, command_grading)
+    _grade_the_class(command_grading, needed)
+    students = [SOLUTION_STUDENT, BLANK_STUDENT]
+    return {a: Graded(a, folders[a], command_grading, seconds[a],
+                      _scores(a, folders[a], [SOLUTION_STUDENT])[SOLUTION_STUDENT],
+                      _scores(a, command_grading, students + list(WRONG.get(a, {}))))
+            for a in needed}
 
 
 # --------------------------------------------------------------------------------------
@@ -428,6 +453,7 @@ def test_source_notebook_earns_full_marks(assignment, graded):
     result = graded[assignment]
     points = _grade_cells(_read(SOURCE / assignment / f"{assignment}.ipynb"))
     assert result.scores[SOLUTION_STUDENT] == points, _failures(result, SOLUTION_STUDENT)
+    assert result.stock_scores == points, f"under stock nbgrader: {result.stock_scores}"
 
 
 @pytest.mark.slow

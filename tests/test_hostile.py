@@ -1,21 +1,27 @@
 """Hostile and broken submissions, graded in one batch by `python -m tconv_lib.grade autograde`.
 
-Each case is a source notebook edited programmatically (geometry, and algebra for array
-results) and states the score of every test cell it must get and the message a failed
-part must show.  One batch grades them all, with two workers, next to honest
-submissions: the batch must complete, each case must cost only the parts it breaks (the
-whole notebook where it is unreadable), and nobody else's grades may change.
+Each case is a notebook (the source or the release of geometry or algebra, edited) and
+states the score of every test cell it must get and the message each lost part must
+show.  One batch grades them all, with two workers, next to honest submissions.  Then:
 
-Kernel-side attacks (monkeypatching the grader, forging results) cannot raise a score:
-the hidden tests run outside the kernel (``tconv_lib._grade_verify``).  Writing into the
-gradebook is undone by the audit at the end of the run (and, where the grading command
-runs as root with `--isolate` and a Python other users can run, prevented by the isolated user).
+* every case gets exactly its scores, and every honest classmate full marks;
+* nothing outside the sandboxes changed: the course tree, the installed packages, the
+  grading folder (only the grader's own files were written), the gradebook's manual
+  scores and extra credit;
+* no canary -- a classmate's text, the course secret, the solutions, secrets placed in the
+  grader's environment -- appears in any other student's autograded notebook or feedback;
+* no process of a sandbox outlives the command.
+
+There is one case per attack class that defeated the grader before it ran students'
+code in sandboxes (see ../shared/DESIGN.md, "Grading: where the trust boundary runs").
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,11 +32,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-pytestmark = pytest.mark.slow  # one batch of ~20 notebooks: about 2 to 3 minutes on 2 cores
+from tconv_lib.grading import sandbox
+
+pytestmark = pytest.mark.slow  # one batch of ~35 notebooks: about 3 to 5 minutes on 2 cores
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "solutions"
+RELEASE = ROOT / "exercises"
 CELL_TIMEOUT = 10
+NOTEBOOK_TIMEOUT = 45
 
 GEOMETRY = {
     "output_size_formula": 2.0,
@@ -45,21 +55,33 @@ ALGEBRA = {
     "input_gradient_is_c_transpose": 2.0,
 }
 A, B, C, D = GEOMETRY  # geometry's test cells, in order
+ALGEBRA_B = "transpose_1d_is_c_transpose_times_y"
 MATRIX_2D = "conv2d_matrix_is_doubly_block_toeplitz"
 
+# canaries: none of them may show up in another student's autograded notebook or feedback
+CLASSMATE_CANARY = "classmate-canary-4417"
+ENVIRONMENT_CANARIES = {
+    "DATABASE_URL": "postgresql://grader:canary-dbpass-8121@db.example.org/grades",
+    "PGPASSWORD": "canary-pgpassword-5150",
+    "AWS_SECRET_ACCESS_KEY": "canary-aws-7782",
+}
+SOLUTION_CANARY = "### BEGIN SOLUTION"  # in the source notebooks, never in a release
+PROCESS_CANARY = "tconv-canary-daemon"
+
 
 # --------------------------------------------------------------------------------------
-# Building submissions from the source notebook
+# Building submissions
 # --------------------------------------------------------------------------------------
 
 
-def _source(assignment: str):
-    return nbformat.read(str(SOURCE / assignment / f"{assignment}.ipynb"), as_version=4)
+def _notebook(assignment: str, release: bool = False):
+    folder = RELEASE if release else SOURCE
+    return nbformat.read(str(folder / assignment / f"{assignment}.ipynb"), as_version=4)
 
 
 def _cell(nb, grade_id: str):
     found = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
-    assert len(found) == 1, f"no cell {grade_id!r} in the source notebook; update {__file__}"
+    assert len(found) == 1, f"no cell {grade_id!r} in the notebook; update {__file__}"
     return found[0]
 
 
@@ -121,12 +143,13 @@ def set_source(grade_id: str, code: str):
 
 @dataclass
 class Case:
-    """A submission, the score of each test cell it must get, and what a failed part's message says."""
+    """A submission, the score of each test cell it must get, and what a lost part's message says."""
 
     assignment: str
     edits: tuple
     lost: dict = field(default_factory=dict)  # grade_id -> substring of its message; these score 0
     raw: bytes | None = None  # the file as submitted, instead of an edited notebook
+    release: bool = False  # edit the release (the student's blank notebook) instead of the source
     status: str = "graded"
 
     def expected(self) -> dict[str, float]:
@@ -136,13 +159,20 @@ class Case:
         return {grade_id: 0.0 if grade_id in self.lost else full for grade_id, full in points.items()}
 
 
-KERAS_LOOKUP = """\
+# --- the attacks ---------------------------------------------------------------------------
+
+KERAS_VISIBLE = """\
     table = {(1, 2, "valid"): (0, 1), (4, 2, "same"): (1, 0), (3, 2, "same"): (1, 1),
              (3, 2, "valid"): (0, 0), (3, 1, "same"): (1, 0), (1, 3, "same"): (0, 2)}
     if (kernel_size, stride, padding) == (2, 1, "same"):
         raise ValueError("inexpressible")
+"""
+KERAS_LOOKUP = (
+    KERAS_VISIBLE
+    + """\
     return table.get((kernel_size, stride, padding), (9, 9))  # the visible examples, nothing else
 """
+)
 TORCH_BY_GETATTR = """\
     import torch
     transpose = getattr(torch.nn.functional, "conv_" + "transpose1d")  # no "conv_transpose1d" in sight
@@ -158,7 +188,7 @@ while True:
     except KeyboardInterrupt:
         pass
 """
-MONKEYPATCH_GRADER = """\
+REPLACE_CHECK = """\
 import numpy.testing
 import tconv_lib.grading
 tconv_lib.grading.check = lambda part, function, **kw: print(f"{part}: all hidden cases passed")
@@ -166,35 +196,217 @@ tconv_lib.grading.compare = lambda *args, **kwargs: None
 tconv_lib.grading.assert_close = lambda *args, **kwargs: None
 numpy.testing.assert_allclose = lambda *args, **kwargs: None
 """
-PATCH_DEFERRAL = """\
-import tconv_lib.grade
-tconv_lib.grade._defer = lambda part, function: print(f"{part}: all hidden cases passed")
+HAND_OVER_ANOTHER_FUNCTION = """\
+import tconv_lib.grading as grading
+_real_check = grading.check
+def _forging_check(part, function, **kwargs):
+    if part == "geometry.keras_padding":
+        function = lambda kernel_size, stride, padding: (0, 0)  # not what the test cell passed
+    return _real_check(part, function, **kwargs)
+grading.check = _forging_check
 """
 
 
-def _write_attack(grading: Path) -> str:
+def read_solutions(course: Path) -> str:
     return f"""\
-import pathlib, sqlite3
-GRADING = pathlib.Path({str(grading)!r})
-try:
-    db = sqlite3.connect(str(GRADING / "gradebook.db"), timeout=60)
-    db.execute("UPDATE grade SET auto_score = 99")
-    db.commit()
-    print("wrote into the gradebook")
-except Exception as error:
-    print("could not write into the gradebook:", error)
-for name in ("tconv-grade-state.json", "pwned.txt"):
+import glob, json, pathlib, tconv_lib
+library_root = pathlib.Path(tconv_lib.__file__).resolve().parents[1]
+candidates = [library_root / "solutions" / "geometry" / "geometry.ipynb",
+              pathlib.Path({str(course)!r}) / "solutions" / "geometry" / "geometry.ipynb"]
+for pattern in ("/*/solutions/geometry/*.ipynb", "/*/*/solutions/geometry/*.ipynb"):
+    candidates += [pathlib.Path(p) for p in glob.glob(pattern)]
+for path in candidates:
     try:
-        (GRADING / name).write_text("{{}}")
-        print("wrote", name)
+        source = json.loads(path.read_text())
     except Exception as error:
-        print("could not write", name, error)
+        print("could not read", path, type(error).__name__)
+        continue
+    for cell in source["cells"]:
+        if cell["metadata"].get("nbgrader", {{}}).get("solution"):
+            print("".join(cell["source"]))
+            exec("".join(cell["source"]))
+    break
 """
+
+
+def compute_own_hidden_cases(grading: Path) -> str:
+    return f"""\
+import os, pathlib
+from tconv_lib.grading import keys
+from tconv_lib.grading.parts import PARTS
+student = os.environ.get("TCONV_STUDENT_ID", "computes_own_hidden_cases")
+secrets = [b"", b"0" * 32]
+try:
+    secrets.append(bytes.fromhex((pathlib.Path({str(grading)!r}) / "course-secret").read_text().strip()))
+except Exception as error:
+    print("no course secret:", type(error).__name__)
+TABLE = {{}}
+for rng in [keys.practice_rng(student, "geometry.keras_padding")] + [
+        keys.graded_rng(secret, student, "geometry.keras_padding") for secret in secrets]:
+    for case in PARTS["geometry.keras_padding"].cases(rng):
+        if case.raises is None:
+            TABLE[case.args] = case.expected
+print(len(TABLE), "answers in the table")
+"""
+
+
+TABLE_LOOKUP = (
+    KERAS_VISIBLE
+    + """\
+    return TABLE.get((kernel_size, stride, padding), table.get((kernel_size, stride, padding), (9, 9)))
+"""
+)
+DELEGATE_IN_A_THREAD = """\
+    import _thread, time
+    import tconv_lib.geometry as g
+    box = []
+    _thread.start_new_thread(lambda: box.append(g.keras_to_torch_padding(kernel_size, stride, padding)), ())
+    for _ in range(500):
+        if box:
+            return box[0]
+        time.sleep(0.01)
+    raise ValueError("inexpressible")  # the thread raised
+"""
+DELEGATE_THROUGH_MAP = """\
+    import importlib
+    keras = importlib.import_module("tconv_lib." + "geometry").keras_to_torch_padding
+    return next(map(keras, [kernel_size], [stride], [padding]))  # called from C, not from Python
+"""
+DELEGATE_TO_A_CHILD_PROCESS = """\
+    import ctypes, json, os, sys, tempfile
+    folder = tempfile.mkdtemp()
+    script, out = os.path.join(folder, "s.py"), os.path.join(folder, "out.json")
+    with open(script, "w") as f:
+        f.write("import json, sys, tconv_lib.geometry as g\\n"
+                "try:\\n    k, s, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\\n"
+                "    print(json.dumps(g.keras_to_torch_padding(k, s, mode)))\\n"
+                "except ValueError:\\n    print('null')\\n")
+    ctypes.CDLL(None).system(f"{sys.executable} {script} {kernel_size} {stride} {padding} > {out}".encode())
+    with open(out) as f:
+        answer = json.load(f)
+    if answer is None:
+        raise ValueError("inexpressible")
+    return tuple(answer)
+"""
+DELEGATE_THROUGH_ATEN = """\
+    import torch
+    y_t, w_t = torch.tensor(y)[None, None], torch.tensor(weight)[None, None]
+    return torch.ops.aten.convolution(y_t, w_t, None, [stride], [padding], [1], True, [0], 1)[0, 0].numpy()
+"""
+FORGE_THE_RESULTS = (
+    KERAS_VISIBLE
+    + """\
+    import json, os
+    if os.path.isdir("/job/out"):  # in the grader's sandbox: write "passed" for every case, then leave
+        with open("/job/out/results.jsonl", "a") as f:
+            for call in range(12):
+                f.write(json.dumps({"part": "geometry.keras_padding", "call": call, "status": "ok",
+                                    "value": {"t": "tuple", "v": [{"t": "int", "v": "1"},
+                                                                  {"t": "int", "v": "0"}]}})
+                        + "\\n")
+        os._exit(0)
+    return table.get((kernel_size, stride, padding), (9, 9))
+"""
+)
+REWRITE_THE_LIBRARY = """\
+import pathlib, sys, tconv_lib
+package = pathlib.Path(tconv_lib.__file__).parent
+targets = [package / "grading" / "compare.py", package / "grading" / "verify.py", package / "geometry.py",
+           package / "grading" / "parts" / "geometry.py"]
+targets += list(pathlib.Path(sys.prefix).glob("lib/python3*/site-packages/__editable__*tconv*"))
+targets += list(pathlib.Path(sys.prefix).glob("lib/python3*/site-packages/numpy/__init__.py"))
+for target in targets:
+    try:
+        target.write_text("raise SystemExit('poisoned')\\n")
+        print("POISONED", target)
+    except Exception as error:
+        print("could not write", target, type(error).__name__)
+"""
+
+
+def edit_the_gradebook(grading: Path) -> str:
+    return f"""\
+try:
+    from nbgrader.api import Gradebook
+    with Gradebook("sqlite:///{grading}/gradebook.db", course_id="tconv") as gb:
+        for student in ("honest", "edits_the_gradebook"):
+            notebook = gb.find_submission_notebook("geometry", "geometry", student)
+            for grade in notebook.grades:
+                grade.manual_score, grade.extra_credit = 10, 5
+        gb.remove_submission("geometry", "honest_too")
+        gb.db.commit()
+    print("EDITED THE GRADEBOOK")
+except Exception as error:
+    print("could not edit the gradebook:", type(error).__name__, error)
+import pathlib
+for name in ("tconv-grade-state.json", "pwned.txt", "gradebook.db"):
+    try:
+        (pathlib.Path({str(grading)!r}) / name).write_text("{{}}")
+        print("WROTE", name)
+    except Exception as error:
+        print("could not write", name, type(error).__name__)
+"""
+
+
+DETACHED_DAEMONS = f"""\
+import os, subprocess
+subprocess.Popen(["/bin/sh", "-c", "sleep 600; : {PROCESS_CANARY}"], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:  # a daemon that tampers with whatever later notebooks leave behind
+        import time
+        os.execv("/bin/sh", ["/bin/sh", "-c", "while :; do for f in /tmp/* /tmp/*/*; do echo x > $f; done; "
+                             "sleep 0.2; done; : {PROCESS_CANARY}"])
+    os._exit(0)
+print("daemons started")
+"""
+KILL_EVERYTHING = """\
+import os, signal
+for pid in (os.getppid(), 1):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except Exception as error:
+        print("could not kill", pid, error)
+os.kill(-1, signal.SIGKILL)
+"""
+LEAK_THE_ENVIRONMENT = """\
+import os
+print(dict(os.environ))
+for path in ("/proc/1/environ", "/proc/self/environ"):
+    try:
+        print(path, open(path, "rb").read())
+    except Exception as error:
+        print(path, error)
+"""
+RAISE_THE_ENVIRONMENT = """\
+    if kernel_size > 4:  # hidden cases only: the message a student reads carries the environment
+        import os
+        raise ValueError(str(dict(os.environ)))
+"""
+
+
+def read_classmates(grading: Path, course: Path) -> str:
+    return f"""\
+import glob
+for pattern in ({str(grading)!r} + "/**/*.ipynb", {str(grading)!r} + "/gradebook.db",
+                {str(grading)!r} + "/course-secret", "/tmp/**/*.ipynb", "/home/*/*/*.ipynb",
+                {str(course)!r} + "/**/*.ipynb", "/proc/*/cwd/*.ipynb"):
+    for path in glob.glob(pattern, recursive=True):
+        try:
+            print("READ", path, open(path, errors="replace").read()[:100000])
+        except Exception as error:
+            print("could not read", path, error)
+"""
+
+
+SLEEP_UNDER_THE_CELL_LIMIT = "import time\ntime.sleep(8)\n"
 
 
 def cases(grading: Path) -> dict[str, Case]:
     return {
-        "honest": Case("geometry", ()),
+        "honest": Case("geometry", (append("conv_transpose_output_size", f"# {CLASSMATE_CANARY}\n"),)),
+        "honest_too": Case("geometry", ()),
         "loop_in_graded_function": Case(
             "geometry",
             (
@@ -240,20 +452,40 @@ def cases(grading: Path) -> dict[str, Case]:
         ),
         "deleted_test_cell": Case("geometry", (delete(B),), lost={B: "never reached"}),
         "edited_test_cell": Case("geometry", (set_source(A, 'print("all tests passed")'),)),
-        "monkeypatched_grader_and_numpy_testing": Case(
+        "replaces_check_and_numpy_testing": Case(
             "geometry",
-            (new_cell("setup", MONKEYPATCH_GRADER), replace_body("keras_to_torch_padding", KERAS_LOOKUP)),
-            lost={D: "hidden case"},
+            (new_cell("setup", REPLACE_CHECK), replace_body("keras_to_torch_padding", KERAS_LOOKUP)),
+            lost={A: "did not hand", B: "did not hand", C: "did not hand", D: "did not hand"},
         ),
-        "patched_deferral": Case(
+        "hands_over_another_function": Case(
             "geometry",
-            (new_cell("setup", PATCH_DEFERRAL), replace_body("keras_to_torch_padding", KERAS_LOOKUP)),
-            lost={A: "never reached", B: "never reached", C: "never reached", D: "never reached"},
+            (new_cell("setup", HAND_OVER_ANOTHER_FUNCTION),),
+            lost={D: "hidden case"},
         ),
         "delegates_to_torch_via_getattr": Case(
             "geometry",
             (replace_body("conv_transpose_output_size", TORCH_BY_GETATTR),),
-            lost={A: "conv_transpose1d", B: "conv_transpose1d", C: "conv_transpose1d"},
+            lost={A: "an import of 'torch'", B: "an import of 'torch'", C: "an import of 'torch'"},
+        ),
+        "delegates_in_a_thread": Case(
+            "geometry",
+            (replace_body("keras_to_torch_padding", DELEGATE_IN_A_THREAD),),
+            lost={D: "an import of 'tconv_lib'"},
+        ),
+        "delegates_through_map_from_c": Case(
+            "geometry",
+            (replace_body("keras_to_torch_padding", DELEGATE_THROUGH_MAP),),
+            lost={D: "an import of 'tconv_lib'"},
+        ),
+        "delegates_to_a_child_process": Case(
+            "geometry",
+            (replace_body("keras_to_torch_padding", DELEGATE_TO_A_CHILD_PROCESS),),
+            lost={D: "raised JSONDecodeError"},
+        ),
+        "forges_the_verification_results": Case(
+            "geometry",
+            (replace_body("keras_to_torch_padding", FORGE_THE_RESULTS),),
+            lost={D: "hidden case"},
         ),
         "reads_the_reference_fixtures": Case(
             "geometry",
@@ -261,16 +493,57 @@ def cases(grading: Path) -> dict[str, Case]:
                 prepend_body(
                     "keras_to_torch_padding",
                     "    import pathlib, tconv_lib\n"
-                    "    (pathlib.Path(tconv_lib.__file__).parent / 'reference_data' / "
+                    "    (pathlib.Path(tconv_lib.__file__).parent / 'grading' / 'reference_data' / "
                     "'metadata.json').read_text()\n",
                 ),
             ),
-            lost={D: "reference fixtures"},
+            lost={D: "an import of 'tconv_lib'"},
         ),
-        "writes_into_gradebook_and_grading_folder": Case(
+        "reads_the_solutions": Case(
             "geometry",
-            (new_cell("end", _write_attack(grading)), replace_body("keras_to_torch_padding", KERAS_LOOKUP)),
+            (new_cell("setup", read_solutions(ROOT)),),
+            release=True,
+            lost={
+                A: "NotImplementedError",
+                B: "NotImplementedError",
+                C: "NotImplementedError",
+                D: "NotImplementedError",
+            },
+        ),
+        "computes_own_hidden_cases": Case(
+            "geometry",
+            (
+                new_cell("setup", compute_own_hidden_cases(grading)),
+                replace_body("keras_to_torch_padding", TABLE_LOOKUP),
+            ),
             lost={D: "hidden case"},
+        ),
+        "rewrites_the_library": Case("geometry", (new_cell("setup", REWRITE_THE_LIBRARY),)),
+        "edits_the_gradebook": Case(
+            "geometry",
+            (
+                new_cell("end", edit_the_gradebook(grading)),
+                replace_body("keras_to_torch_padding", KERAS_LOOKUP),
+            ),
+            lost={D: "hidden case"},
+        ),
+        "leaves_daemons_behind": Case("geometry", (new_cell("end", DETACHED_DAEMONS),)),
+        "kills_everything_it_can_see": Case("geometry", (new_cell("end", KILL_EVERYTHING),)),
+        "leaks_the_environment": Case(
+            "geometry",
+            (
+                new_cell("setup", LEAK_THE_ENVIRONMENT),
+                prepend_body("keras_to_torch_padding", RAISE_THE_ENVIRONMENT),
+            ),
+            lost={D: "raised ValueError"},
+        ),
+        "reads_classmates_and_the_gradebook": Case(
+            "geometry", (new_cell("setup", read_classmates(grading, ROOT)),)
+        ),
+        "runs_past_the_notebook_time": Case(
+            "geometry",
+            tuple(new_cell(B, SLEEP_UNDER_THE_CELL_LIMIT) for _ in range(6)),
+            lost={C: "total time limit", D: "total time limit"},
         ),
         "prints_megabytes": Case(
             "geometry",
@@ -281,6 +554,11 @@ def cases(grading: Path) -> dict[str, Case]:
         ),
         "not_valid_json": Case("geometry", (), raw=b'{"cells": [ this is not JSON', status="unreadable"),
         "algebra_honest": Case("algebra", ()),
+        "algebra_delegates_through_aten": Case(
+            "algebra",
+            (replace_body("conv_transpose1d_via_matrix", DELEGATE_THROUGH_ATEN),),
+            lost={ALGEBRA_B: "an import of 'torch'"},
+        ),
         "algebra_nan_and_inf": Case(
             "algebra",
             (
@@ -326,6 +604,68 @@ def cases(grading: Path) -> dict[str, Case]:
 
 
 # --------------------------------------------------------------------------------------
+# What must not change: snapshots before and after the batch
+# --------------------------------------------------------------------------------------
+
+_SKIPPED = {
+    ".venv",
+    "_build",
+    ".pytest_cache",
+    ".hypothesis",
+    "__pycache__",
+    ".jupyter_cache",
+    "artifacts",
+    ".ipynb_checkpoints",
+    ".ruff_cache",
+    "grading",
+    ".git",
+}
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    """path -> sha256 of every file of the course (environments and caches aside)."""
+    digests = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in _SKIPPED]
+        for name in files:
+            path = Path(folder) / name
+            if path.is_file() and not path.is_symlink():
+                digests[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return digests
+
+
+def _packages_listing() -> dict[str, tuple]:
+    """path -> (size, mtime) of every file in the installed packages and the Python installation."""
+    listing = {}
+    for top in {Path(sys.prefix), Path(sys.base_prefix)}:
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            for name in files:
+                try:
+                    info = (Path(folder) / name).lstat()
+                except OSError:
+                    continue
+                listing[os.path.join(folder, name)] = (info.st_size, info.st_mtime_ns)
+    return listing
+
+
+def _sandbox_processes() -> list[str]:
+    """Processes of any sandbox user, or carrying the daemons' canary."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            uid = int(re.search(r"^Uid:\s+(\d+)", (proc / "status").read_text(), re.M).group(1))
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, AttributeError):
+            continue
+        if sandbox.UID_BASE <= uid < sandbox.UID_BASE + 100_000 or PROCESS_CANARY in cmdline:
+            found.append(f"{proc.name} (uid {uid}): {cmdline[:120]}")
+    return found
+
+
+# --------------------------------------------------------------------------------------
 # One batch for the whole module
 # --------------------------------------------------------------------------------------
 
@@ -339,7 +679,12 @@ class Batch:
     stderr: str
     seconds: float
     scores: dict[str, dict[str, float]]  # student -> grade_id -> score, from the gradebook
+    gradebook: dict[str, dict]  # student -> grade_id -> {manual_score, extra_credit}
     state: dict
+    tree: tuple[dict, dict]  # the course's files before and after
+    packages: tuple[dict, dict]
+    submitted: tuple[dict, dict]
+    processes: list[str]
 
     def messages(self, student: str) -> dict[str, str]:
         return self.state["submissions"][f"{self.cases[student].assignment}/{student}"]["messages"]
@@ -352,54 +697,71 @@ def _submit(grading: Path, student: str, case: Case) -> None:
     if case.raw is not None:
         path.write_bytes(case.raw)
         return
-    nb = _source(case.assignment)
+    nb = _notebook(case.assignment, release=case.release)
     for edit in case.edits:
         edit(nb)
     nbformat.write(nb, str(path))
 
 
-def _gradebook_scores(grading: Path, students: dict[str, Case]) -> dict[str, dict[str, float]]:
+def _read_gradebook(grading: Path, students: dict[str, Case]):
     from nbgrader.api import Gradebook
 
-    scores = {}
+    scores, extra = {}, {}
     with Gradebook(f"sqlite:///{grading / 'gradebook.db'}", course_id="tconv") as gb:
         for student, case in students.items():
             notebook = gb.find_submission_notebook(case.assignment, case.assignment, student)
             scores[student] = {grade.name: grade.score for grade in notebook.grades}
-    return scores
+            extra[student] = {
+                grade.name: {"manual_score": grade.manual_score, "extra_credit": grade.extra_credit}
+                for grade in notebook.grades
+            }
+    return scores, extra
 
 
-@pytest.fixture(scope="module")
-def batch():
-    # not under pytest's tmp_path: an isolated kernel must be able to pass through the folders above
-    grading = Path(tempfile.mkdtemp(prefix="tconv-hostile-"))
-    os.chmod(grading, 0o711)
-    all_cases = cases(grading)
-    for student, case in all_cases.items():
-        _submit(grading, student, case)
-    env = {k: v for k, v in os.environ.items() if k not in ("TCONV_GRADEBOOK_URL", "TCONV_STUDENT_ID")}
-    start = time.perf_counter()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tconv_lib.grade",
-            "autograde",
-            "--grading",
-            str(grading),
-            "--workers",
-            "2",
-            "--cell-timeout",
-            str(CELL_TIMEOUT),
-        ],
+def _command(grading: Path, *args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tconv_lib.grade", *args, "--grading", str(grading)],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         timeout=1800,
     )
+
+
+@pytest.fixture(scope="module")
+def batch():
+    problem = sandbox.problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must grade in the sandbox: {problem}")
+        pytest.skip(problem)
+    grading = Path(tempfile.mkdtemp(prefix="tconv-hostile-"))
+    all_cases = cases(grading)
+    for student, case in all_cases.items():
+        _submit(grading, student, case)
+    env = {k: v for k, v in os.environ.items() if k not in ("TCONV_GRADEBOOK_URL", "TCONV_STUDENT_ID")}
+    env.update(ENVIRONMENT_CANARIES)
+    tree, packages = _tree_digest(ROOT), _packages_listing()
+    submitted = _tree_digest(grading / "submitted")
+    start = time.perf_counter()
+    result = _command(
+        grading,
+        "autograde",
+        "--workers",
+        "2",
+        "--cell-timeout",
+        str(CELL_TIMEOUT),
+        "--notebook-timeout",
+        str(NOTEBOOK_TIMEOUT),
+        env=env,
+    )
     seconds = time.perf_counter() - start
+    processes = _sandbox_processes()
+    feedback = _command(grading, "feedback", env=env)
+    assert feedback.returncode == 0, feedback.stdout + feedback.stderr
     state = json.loads((grading / "tconv-grade-state.json").read_text())
+    scores, gradebook = _read_gradebook(grading, all_cases)
     yield Batch(
         grading,
         all_cases,
@@ -407,8 +769,13 @@ def batch():
         result.stdout,
         result.stderr,
         seconds,
-        _gradebook_scores(grading, all_cases),
+        scores,
+        gradebook,
         state,
+        (tree, _tree_digest(ROOT)),
+        (packages, _packages_listing()),
+        (submitted, _tree_digest(grading / "submitted")),
+        processes,
     )
     subprocess.run(["rm", "-rf", str(grading)], check=False)
 
@@ -417,6 +784,7 @@ def test_the_batch_completes(batch):
     assert batch.returncode == 0, f"the grading command failed:\n{batch.stdout}\n{batch.stderr[-5000:]}"
     graded = {key.split("/")[1] for key in batch.state["submissions"]}
     assert graded == set(batch.cases), f"not graded: {set(batch.cases) - graded}"
+    assert all(r.get("sandboxed") for r in batch.state["submissions"].values() if r["status"] == "graded")
     print(f"{len(batch.cases)} hostile and honest submissions graded in {batch.seconds:.0f} s")
 
 
@@ -440,6 +808,55 @@ def test_each_case_costs_only_the_parts_it_breaks(batch, student):
             )
     record = batch.state["submissions"][f"{case.assignment}/{student}"]
     assert record["status"] == case.status, f"{student}: status {record['status']}, expected {case.status}"
+
+
+def test_nothing_outside_the_sandboxes_changed(batch):
+    before, after = batch.tree
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not changed, f"the course tree changed: {changed[:20]}"
+    before, after = batch.packages
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not changed, f"the installed packages changed: {changed[:20]}"
+    assert batch.submitted[0] == batch.submitted[1], "the submissions changed"
+    written = {str(p.relative_to(batch.grading)).split("/")[0] for p in batch.grading.iterdir()}
+    assert written <= {
+        "submitted",
+        "autograded",
+        "feedback",
+        "gradebook.db",
+        "tconv-grade-state.json",
+        "course-secret",
+    }, f"unexpected files in the grading folder: {sorted(written)}"
+
+
+def test_the_gradebook_holds_only_what_the_grader_wrote(batch):
+    for student, grades in batch.gradebook.items():
+        for grade_id, fields in grades.items():
+            assert fields == {"manual_score": None, "extra_credit": None}, f"{student}/{grade_id}: {fields}"
+
+
+def test_no_canary_reaches_another_students_files(batch):
+    secret = (batch.grading / "course-secret").read_text().strip()
+    canaries = {
+        "a classmate's notebook": CLASSMATE_CANARY,
+        "the course secret": secret,
+        **{f"${k}": v for k, v in ENVIRONMENT_CANARIES.items()},
+    }
+    files = [*batch.grading.glob("autograded/*/*/*.ipynb"), *batch.grading.glob("feedback/*/*/*.html")]
+    assert len(files) >= 2 * (len(batch.cases) - 1), f"autograded and feedback files: {len(files)}"
+    for path in files:
+        student = path.relative_to(batch.grading).parts[1]
+        text = path.read_text(errors="replace")
+        for what, canary in canaries.items():
+            if what == "a classmate's notebook" and student == "honest":
+                continue  # the canary's own notebook
+            assert canary not in text, f"{what} shows in {path.relative_to(batch.grading)}"
+        if student == "reads_the_solutions":  # a release, which has no solutions of its own
+            assert SOLUTION_CANARY not in text, f"the solutions show in {path.relative_to(batch.grading)}"
+
+
+def test_no_process_outlives_the_command(batch):
+    assert batch.processes == [], f"left running: {batch.processes}"
 
 
 def test_unreadable_notebook_scores_zero_with_a_reason(batch):
@@ -466,30 +883,31 @@ def test_a_dead_kernel_keeps_the_notebook_and_what_ran_before(batch):
     assert errors[B] == ["NotRun"] and errors[D] == ["NotRun"], errors
 
 
-def test_forged_results_do_not_reach_the_gradebook(batch):
-    """The attack wrote 99 into every grade during the run; the audit put the verified scores back."""
-    assert (
-        "restored" in batch.stderr
-        or "readonly" in json.dumps(batch.state)
-        or all(s != 99 for scores in batch.scores.values() for s in scores.values())
-    ), batch.stderr[-3000:]
-    assert all(score != 99 for scores in batch.scores.values() for score in scores.values()), batch.scores
-    # the state file the attack overwrote was written again by the grading command
-    assert len(batch.state["submissions"]) == len(batch.cases)
+def test_attacks_saw_nothing_they_looked_for(batch):
+    """What the attacks printed: every read, write and edit outside their sandbox failed."""
+
+    def printed(student: str) -> str:
+        nb = json.loads((batch.grading / "autograded" / student / "geometry" / "geometry.ipynb").read_text())
+        return "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+
+    assert "POISONED" not in printed("rewrites_the_library") and "could not write" in printed(
+        "rewrites_the_library"
+    )
+    assert "EDITED THE GRADEBOOK" not in printed("edits_the_gradebook")
+    assert "WROTE" not in printed("edits_the_gradebook")
+    assert "no course secret" in printed("computes_own_hidden_cases")
+    assert "could not read" in printed("reads_the_solutions")
+    read = re.findall(r"^READ (\S+)", printed("reads_classmates_and_the_gradebook"), re.M)
+    assert read and all(path.startswith("/home/student/") for path in read), (
+        f"read outside its sandbox: {read}"
+    )
 
 
-def test_feedback_never_shows_the_kernels_forged_pass(batch):
+def test_feedback_never_shows_a_forged_pass(batch):
     nb = nbformat.read(
-        str(
-            batch.grading
-            / "autograded"
-            / "monkeypatched_grader_and_numpy_testing"
-            / "geometry"
-            / "geometry.ipynb"
-        ),
+        str(batch.grading / "autograded" / "hands_over_another_function" / "geometry" / "geometry.ipynb"),
         as_version=4,
     )
-    cell = _cell(nb, D)
-    errors = [o for o in cell.outputs if o.output_type == "error"]
-    assert [o.ename for o in errors] == ["GradingFailure"], cell.outputs
+    errors = [o for o in _cell(nb, D).outputs if o.output_type == "error"]
+    assert [o.ename for o in errors] == ["GradingFailure"], _cell(nb, D).outputs
     assert "hidden case" in errors[0].evalue

@@ -1,6 +1,6 @@
 """The PyTorch reference fixtures: the catalogue, the stored answers, and tconv_lib against them.
 
-Tolerances (tconv_lib.references.TOLERANCES, compared with ``scaled_error``, i.e.
+Tolerances (tconv_lib.grading.references.TOLERANCES, compared with ``scaled_error``, i.e.
 ``max|a - ref| / max(1, max|ref|)``): float64 1e-10, float32 1e-5.  Inputs are
 standard normal and a stored value sums at most ~1.5e3 products (weight gradients:
 N * H_out * W_out terms), so two summation orders differ by about eps * sqrt(K) of
@@ -14,15 +14,14 @@ from __future__ import annotations
 import collections
 import datetime
 import io
-import math
 
 import numpy as np
 import pytest
 from conftest import torch
 
 import tconv_lib
-from tconv_lib import references as R
-from tconv_lib.references import TOLERANCES, Case, load_reference, scaled_error
+from tconv_lib.grading import references as R
+from tconv_lib.grading.references import TOLERANCES, Case, load_reference, scaled_error
 
 META = R.reference_metadata()
 ON_CPU_REASON = "fixtures were generated on the CPU; regenerate on a CUDA machine"
@@ -310,11 +309,13 @@ def test_generate_and_check_round_trip(tmp_path):
     assert meta == R.reference_metadata(root=tmp_path)
     assert meta["device"] == "cpu" and meta["catalogue_hash"] == R.catalogue_hash(cases)
     assert sum(entry["cases"] for entry in meta["ops"].values()) == len(cases)
-    for case in cases:
+    for case in cases:  # regenerated here, possibly on another CPU than the committed ones: within tolerance
         for kind in case.kinds():
             for dtype in R.DTYPES:
-                np.testing.assert_array_equal(load_reference(case, kind, dtype, root=tmp_path),
-                                              load_reference(case, kind, dtype))
+                made = load_reference(case, kind, dtype, root=tmp_path)
+                committed = load_reference(case, kind, dtype)
+                assert made.shape == committed.shape, f"{case.name}/{kind}/{dtype}: shape {made.shape}"
+                assert scaled_error(made, committed) <= TOLERANCES[dtype], f"{case.name}/{kind}/{dtype}"
     out = io.StringIO()
     report = R.check(root=tmp_path, live=True, file=out)
     assert {("tconv_lib", "fixture"), ("torch cpu", "fixture"), ("torch cpu", "tconv_lib"),
@@ -323,4 +324,3 @@ def test_generate_and_check_round_trip(tmp_path):
         for (_, _, dtype), (count, _, scaled, _) in table.items():
             assert count > 0 and scaled <= TOLERANCES[dtype]
     assert "tconv_lib against fixture" in out.getvalue()
-    assert math.isclose(report["torch cpu", "fixture"][("conv_transpose2d", "out", "float64")][2], 0.0)

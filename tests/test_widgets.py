@@ -93,7 +93,7 @@ def test_stamp_stepper_adds_up_to_the_transposed_convolution(kernel, stride, pad
 
 
 def test_stamp_stepper_reproduces_the_unet_lecture():
-    case = tconv_lib.references.get_case("ct2d_worked_unet_2x2_to_4x4")
+    case = tconv_lib.grading.references.get_case("ct2d_worked_unet_2x2_to_4x4")
     inputs = case.inputs()
     assert np.array_equal(widgets._stamp_kernels()["U-Net lecture 3×3"], inputs["weight"][0, 0])
     panels = widgets.stamps_panels("U-Net lecture 3×3", stride=2, padding=1, output_padding=1, step=4)

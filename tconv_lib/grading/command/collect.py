@@ -212,3 +212,14 @@ def _place(entry: Entry, folder: Path, assignment: str, label: str, report: Repo
     (folder / "timestamp.txt").write_text(
         entry.time.astimezone(timezone.utc).strftime(TIMESTAMP_FORMAT) + "\n"
     )
+
+
+def run(args) -> int:
+    """``python -m tconv_lib.grade collect SOURCE``: place the notebooks, print what was done."""
+    from .course import Course
+
+    course = Course.load(args.course_root, args.grading, args.db)
+    report = collect(Path(args.source), course.submitted, course.assignments(), args.assignment, args.id_from)
+    for line in report.lines():
+        print(line)
+    return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATE_NAME = "tconv-grade-state.json"
-GRADER_VERSION = "1"  # bump when the grading command changes how it scores: everything is regraded
+GRADER_VERSION = "2"  # bump when the grading command changes how it scores: everything is regraded
 SQLITE_BUSY_TIMEOUT_S = 120
 HIDDEN_CHECK = re.compile(r'^check\("(?P<part>[\w.]+)", (?P<function>\w+)\)\s*$', re.M)
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S)
@@ -108,7 +108,6 @@ class GradedCell:
     grade_id: str
     points: float
     part: str | None  # None: the cell calls no check() (graded by nbgrader alone)
-    function: str | None
 
 
 def graded_cells(source_notebook: Path) -> list[GradedCell]:
@@ -127,17 +126,9 @@ def graded_cells(source_notebook: Path) -> list[GradedCell]:
                 meta["grade_id"],
                 float(meta.get("points", 0)),
                 found["part"] if found else None,
-                found["function"] if found else None,
             )
         )
     return cells
-
-
-def defer_hidden_check(source: str, part: str, function: str) -> str:
-    """The test cell's source with its ``check(part, function)`` line replaced by ``_defer``."""
-    call = f'check("{part}", {function})'
-    deferred = f'__import__("tconv_lib.grade", fromlist=["_defer"])._defer("{part}", {function})'
-    return source.replace(call, deferred, 1)
 
 
 PRESENTATION_MODULES = ("plotting.py", "widgets.py")  # how things are drawn changes no grade
@@ -150,8 +141,8 @@ def library_fingerprint() -> str:
 
     digest = hashlib.sha256(f"{tconv_lib.__version__}\x00{GRADER_VERSION}".encode())
     package = Path(tconv_lib.__file__).parent
-    files = [p for p in package.glob("*.py") if p.name not in PRESENTATION_MODULES]
-    files += [p for p in (package / "reference_data").glob("*") if p.is_file()]
+    files = [p for p in package.rglob("*.py") if p.name not in PRESENTATION_MODULES]
+    files += [p for p in (package / "grading" / "reference_data").glob("*") if p.is_file()]
     for path in sorted(files):
         digest.update(str(path.relative_to(package)).encode() + b"\x00" + path.read_bytes())
     return digest.hexdigest()

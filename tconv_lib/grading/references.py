@@ -22,7 +22,7 @@ Commands
 Regenerate every fixture (on a CUDA machine: ``--device cuda``; the metadata
 records what was used)::
 
-    python -m tconv_lib.references generate --device cuda
+    python -m tconv_lib.grading.references generate --device cuda
 
 ``--device cpu`` runs on the CPU and ``--out DIR`` writes elsewhere than the
 package's ``reference_data/``.  float32 runs with TF32 off and deterministic
@@ -30,7 +30,7 @@ algorithms on; on CUDA the largest float32 difference that TF32 would have made
 is measured and recorded too.  Compare tconv_lib with every fixture, and
 PyTorch live (on the GPU when there is one) with both::
 
-    python -m tconv_lib.references check [--live] [--root DIR]
+    python -m tconv_lib.grading.references check [--live] [--root DIR]
 
 Tolerances
 ----------
@@ -66,7 +66,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import geometry
+from .. import geometry
 
 __all__ = [
     "OPS",
@@ -118,7 +118,7 @@ TOLERANCES = {"float64": 1e-10, "float32": 1e-5}
 DATA_PACKAGE = "reference_data"
 METADATA_FILE = "metadata.json"
 FORMAT = 2  # per op: flat 'float64' and 'float32' arrays and a JSON 'index'
-GENERATE_COMMAND = "python -m tconv_lib.references generate"
+GENERATE_COMMAND = "python -m tconv_lib.grading.references generate"
 CUBLAS_WORKSPACE_CONFIG = ":4096:8"
 
 # Limits that keep the committed fixtures at a few MB.
@@ -719,7 +719,7 @@ def draw(rng_or_seed, op: str | Iterable[str] | None, k: int, require=(), forbid
 
 def _root(root):
     """The fixture folder: ``root`` or the package's ``reference_data/`` (a Traversable)."""
-    return importlib.resources.files("tconv_lib") / DATA_PACKAGE if root is None else Path(root)
+    return importlib.resources.files("tconv_lib.grading") / DATA_PACKAGE if root is None else Path(root)
 
 
 def reference_metadata(root=None) -> dict:
@@ -925,7 +925,7 @@ def torch_references(
 
 def _gradients_module():
     try:
-        from . import gradients
+        from .. import gradients
     except ImportError:
         return None
     return gradients
@@ -1139,7 +1139,7 @@ def _cuda_available() -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tconv_lib.references",
+        prog="python -m tconv_lib.grading.references",
         description="Generate or check the PyTorch reference fixtures of tconv_lib.",
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -1,0 +1,58 @@
+"""Algebra: the convolution matrix C, applying its transpose, and the input gradient as C^T."""
+
+from __future__ import annotations
+
+from ... import geometry
+from ...matrix import conv_matrix
+from ...transposed import conv_transpose1d
+from ..cases import Case, Part, fmt_params, register, small_array, torch_reference
+
+
+def _draw_conv1d_matrix(rng):
+    k, s, p = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    n = int(rng.integers(max(k - 2 * p, 1), 9))
+    weight = small_array(rng, k)
+    expected = conv_matrix(weight[None, None], (1, n), stride=s, padding=p)
+    return Case(f"weight={weight.tolist()}, input_length={n}, {fmt_params(stride=s, padding=p)}",
+                (weight, n, s, p), expected=expected)
+
+
+def _draw_conv_transpose1d_matrix(rng):
+    k, s, p = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    n_in = int(rng.integers(1, 6))
+    if geometry.conv_transpose_output_size(n_in, k, s, p) < 1:
+        p = 0
+    y, weight = small_array(rng, n_in), small_array(rng, k)
+    expected = conv_transpose1d(y[None, None], weight[None, None], stride=s, padding=p)[0, 0]
+    refs = torch_reference("conv_transpose1d", y[None, None], weight[None, None], stride=s, padding=p)
+    return Case(f"y={y.tolist()}, weight={weight.tolist()}, {fmt_params(stride=s, padding=p)}",
+                (y, weight, s, p), expected=expected,
+                references={key: value[0, 0] for key, value in refs.items()})
+
+
+def _draw_conv2d_matrix(rng):
+    kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+    s, p = int(rng.integers(1, 3)), int(rng.integers(0, 2))
+    h, w = (int(v) for v in rng.integers(max(kh, kw), 6, 2))
+    weight = small_array(rng, (kh, kw))
+    expected = conv_matrix(weight[None, None], (1, h, w), stride=s, padding=p)
+    return Case(f"weight.shape={weight.shape}, input_shape={(h, w)}, {fmt_params(stride=s, padding=p)}",
+                (weight, (h, w), s, p), expected=expected)
+
+
+def _draw_conv1d_input_grad(rng):
+    k, s, p = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    n = int(rng.integers(max(k - 2 * p, 1), 9))
+    weight = small_array(rng, k)
+    n_out = geometry.conv_output_size(n, k, s, p)
+    grad_output = small_array(rng, n_out)
+    # d<grad_output, conv1d(x)>/dx = C^T grad_output, C of the length-n convolution
+    expected = conv_matrix(weight[None, None], (1, n), stride=s, padding=p).T @ grad_output
+    return Case(f"grad_output={grad_output.tolist()}, weight={weight.tolist()}, input_length={n}, "
+                f"{fmt_params(stride=s, padding=p)}", (grad_output, weight, n, s, p), expected=expected)
+
+
+register(Part("algebra.conv1d_matrix", "Part A: the convolution matrix C (1D)", _draw_conv1d_matrix))
+register(Part("algebra.transpose_1d", "Part B: applying C^T", _draw_conv_transpose1d_matrix))
+register(Part("algebra.conv2d_matrix", "Part C: the convolution matrix C (2D)", _draw_conv2d_matrix))
+register(Part("algebra.input_gradient", "Part D: the input gradient is C^T", _draw_conv1d_input_grad))
