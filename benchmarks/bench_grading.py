@@ -11,7 +11,9 @@ in the same run, each in its own temporary grading folder:
 Prints throughput (notebooks per minute), the speedup, where the grading command's time
 goes (kernel start, running the cells, verifying the hidden tests, nbgrader's own work;
 summed over notebooks, from its state file), and how many notebooks the two disagree on
-(plain nbgrader cannot tell a forged or crashed notebook apart; see GRADING_COMMAND.md).
+(stock nbgrader runs practice cases in the student's kernel, believes what the kernel reports and
+drops crashed notebooks).  Then it measures what the sandbox itself costs: starting a kernel
+and verifying a trivial function, with and without bubblewrap.
 
     python benchmarks/bench_grading.py                 # 60 students x every assignment
     python benchmarks/bench_grading.py --students 6    # smaller
@@ -153,6 +155,54 @@ def run_command(grading: Path, workers: int, cell_timeout: int) -> float:
     return time.perf_counter() - start
 
 
+def sandbox_costs(repeats: int = 3) -> dict[str, float]:
+    """Seconds to start a kernel and to verify a trivial function, with and without the sandbox.
+
+    The best of ``repeats`` runs of each.
+    """
+    import pickle
+
+    from jupyter_client.manager import start_new_kernel
+
+    from tconv_lib.grading import sandbox, verify
+    from tconv_lib.grading.cases import Case, Part
+
+    costs = {}
+    for sandboxed in (False, True):
+        uid = sandbox.sandbox_uid() if sandboxed else None
+        kernel, verification = [], []
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as tmp:
+                private = Path(tmp)
+                private.chmod(0o711)
+                spec = sandbox.notebook_spec(private, uid, sandbox.Limits(), {}, sandboxed)
+                sandbox.kernelspec(private, spec.write(private / "spec.json"))
+                os.environ["JUPYTER_PATH"] = str(private)
+                start = time.perf_counter()
+                km, kc = start_new_kernel(
+                    kernel_name=sandbox.KERNEL_NAME,
+                    transport="ipc",
+                    ip=str(private / "runtime" / "kernel"),
+                    connection_file=str(private / "runtime" / "kernel.json"),
+                )
+                kernel.append(time.perf_counter() - start)
+                kc.stop_channels()
+                km.shutdown_kernel(now=True)
+            part = Part("p", "p", lambda rng: Case("one", (1,), expected=1), n_cases=1)
+            start = time.perf_counter()
+            verify.verify(
+                {"p": pickle.dumps(abs)},
+                {"p": part.cases(None)},
+                {"p": part},
+                verify.Isolation(sandboxed=sandboxed, uid=uid),
+            )
+            verification.append(time.perf_counter() - start)
+        label = "sandboxed" if sandboxed else "plain"
+        costs[f"kernel_start_{label}"] = min(kernel)
+        costs[f"verification_{label}"] = min(verification)
+    return costs
+
+
 def scores(grading: Path) -> dict:
     from nbgrader.api import Gradebook
 
@@ -215,11 +265,25 @@ def main() -> None:
                 f"  {label:<24} {parts[key]:7.1f} s  {parts[key] / parts['total'] * 100:5.1f} %"
                 f"  ({parts[key] / len(state):.2f} s per notebook)"
             )
+        costs = sandbox_costs()
+        print(
+            "the sandbox's cost per notebook (best of 3; a kernel, and verifying a trivial function):"
+        )
+        print(
+            f"  kernel start     {costs['kernel_start_plain']:.2f} s plain, "
+            f"{costs['kernel_start_sandboxed']:.2f} s sandboxed "
+            f"(+{costs['kernel_start_sandboxed'] - costs['kernel_start_plain']:.2f} s)"
+        )
+        print(
+            f"  verification     {costs['verification_plain']:.2f} s plain process, "
+            f"{costs['verification_sandboxed']:.2f} s sandboxed "
+            f"(+{costs['verification_sandboxed'] - costs['verification_plain']:.2f} s)"
+        )
         a, b = scores(plain_dir), scores(command_dir)
         differ = sorted(key for key in b if a.get(key) != b[key])
         print(
             f"scores differ on {len(differ)} of {len(b)} notebooks "
-            f"(plain nbgrader trusts the kernel's verdict "
+            f"(plain nbgrader runs practice cases in the student's kernel, trusts its verdict "
             f"and drops crashed notebooks)"
         )
         results = ROOT / "benchmarks" / "results"
@@ -236,6 +300,7 @@ def main() -> None:
                     "command_s": command,
                     "speedup": plain / command,
                     "time_split_s": parts,
+                    "sandbox_costs_s": costs,
                     "differ": [list(k) for k in differ],
                 },
                 indent=1,

@@ -241,6 +241,60 @@ def test_sqlite_gradebook_takes_concurrent_writers(tmp_path):
         assert len(gb.students) == 160, "every write landed"
 
 
+def test_a_worker_that_dies_costs_only_its_notebook(tmp_path):
+    """A worker killed mid-job (here by a course whose configuration kills it) is named and replaced."""
+    from tconv_lib.grading.command.autograde import run_local
+
+    deadly = tmp_path / "deadly"
+    deadly.mkdir()
+    (deadly / "nbgrader_config.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+
+    def job(root: Path, student: str) -> dict:
+        return {"root": str(root), "grading": str(tmp_path / "grading"), "db_url": "sqlite://",
+                "assignment": "geometry", "student": student, "sandboxed": True}
+
+    results = list(run_local([job(deadly, "killer"), job(empty, "next"), job(empty, "last")], workers=1))
+    by_student = {r["student"]: r for r in results}
+    assert sorted(by_student) == ["killer", "last", "next"], results
+    assert all(r["status"] == "error" for r in results), results
+    assert "worker died while grading this notebook" in by_student["killer"]["log_tail"], by_student["killer"]
+    for student in ("next", "last"):  # graded (and failed for their own reason) by a fresh worker
+        assert "no nbgrader_config.py" in by_student[student]["log_tail"], by_student[student]
+
+
+def _without_bubblewrap() -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("TCONV_GRADEBOOK_URL", "TCONV_GRADING_DIR")}
+    env["TCONV_BWRAP"] = "/nonexistent/bwrap"
+    return env
+
+
+def test_without_bubblewrap_the_command_refuses_to_grade(tmp_path):
+    _submit(tmp_path, "alice", GEOMETRY)
+    command = [sys.executable, "-m", "tconv_lib.grade", "autograde", "--grading", str(tmp_path)]
+    result = subprocess.run(command, cwd=ROOT, env=_without_bubblewrap(), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "bubblewrap (bwrap) is not installed" in result.stderr, result.stderr
+    assert "apt-get install bubblewrap" in result.stderr, result.stderr
+    assert "--unsafe-no-sandbox" in result.stderr, result.stderr
+    assert not (tmp_path / "tconv-grade-state.json").exists(), "nothing may be graded"
+
+
+@pytest.mark.slow
+def test_unsafe_no_sandbox_grades_as_plain_processes(tmp_path):
+    _submit(tmp_path, "alice", GEOMETRY)
+    _submit(tmp_path, "bob", _wrong_keras())
+    result = subprocess.run([sys.executable, "-m", "tconv_lib.grade", "autograde", "--grading", str(tmp_path),
+                             "--unsafe-no-sandbox"],
+                            cwd=ROOT, env=_without_bubblewrap(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "--unsafe-no-sandbox: students' code runs as you" in result.stderr, result.stderr
+    assert _scores(_db(tmp_path), ["alice", "bob"]) == {"alice": FULL, "bob": {**FULL, KERAS: 0.0}}
+    assert not any(r["sandboxed"] for r in _state(tmp_path).values())
+
+
 # --------------------------------------------------------------------------------------
 # A class graded in parallel, then again (slow: notebooks are executed)
 # --------------------------------------------------------------------------------------

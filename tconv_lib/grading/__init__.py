@@ -46,11 +46,14 @@ HANDOVER_MIME = "application/vnd.tconv.graded-function+json"
 
 
 class GradingDeferred(Exception):
-    """Raised in a graded kernel once a part's function is handed over; the grader replaces it with its verdict."""
+    """Raised in a graded kernel once a part's function is handed over.
+
+    The grader replaces it with its verdict in the autograded notebook.
+    """
 
 
 def student_id() -> str:
-    """The student whose notebook runs: ``$TCONV_STUDENT_ID``, else nbgrader's folder layout, else ``anonymous``.
+    """The student whose notebook runs: ``$TCONV_STUDENT_ID``, else nbgrader's layout, else ``anonymous``.
 
     nbgrader autogrades ``<autograded>/<student>/<assignment>/<notebook>.ipynb`` with
     that folder as the working directory.
@@ -78,8 +81,10 @@ def pickle_function(function: Callable) -> bytes:
         and file is not None
         and module.__name__ != "__main__"
         and not module.__name__.startswith("tconv_lib")
-        and not any(Path(file).resolve().is_relative_to(Path(path).resolve())
-                    for path in {sys.prefix, sys.base_prefix})
+        and not any(
+            Path(file).resolve().is_relative_to(Path(path).resolve())
+            for path in {sys.prefix, sys.base_prefix}
+        )
     )
     if not local:
         return cloudpickle.dumps(function)
@@ -119,8 +124,10 @@ def check(part_name: str, function: Callable, *, student: str | None = None) -> 
     try:
         payload = pickle_function(function)
     except Exception as exc:  # noqa: BLE001 -- anything unpicklable
-        raise GradingFailure(f"{part.title}: could not send your function to the grader ({type(exc).__name__}: "
-                             f"{exc}); define it with `def` at the top level of a cell") from None
+        raise GradingFailure(
+            f"{part.title}: could not send your function to the grader ({type(exc).__name__}: "
+            f"{exc}); define it with `def` at the top level of a cell"
+        ) from None
     if os.environ.get(MODE_VARIABLE) == "deferred":
         _hand_over(part_name, payload)
     from . import keys
@@ -129,8 +136,10 @@ def check(part_name: str, function: Callable, *, student: str | None = None) -> 
     student = student or student_id()
     cases = part.cases(keys.practice_rng(student, part_name))
     verdict = verify({part_name: payload}, {part_name: cases}, PARTS, Isolation(sandboxed=False))[part_name]
-    note = (f"practice cases drawn for {student!r}; when your notebook is graded, the hidden cases are "
-            f"drawn from a key only the grader holds, so they differ")
+    note = (
+        f"practice cases drawn for {student!r}; when your notebook is graded, the hidden cases are "
+        f"drawn from a key only the grader holds, so they differ"
+    )
     if not verdict.passed:
         raise GradingFailure(f"{verdict.message}\n  ({note})")
     print(f"{part_name}: all {len(cases)} practice cases passed ({note})")
@@ -142,4 +151,6 @@ def _hand_over(part_name: str, payload: bytes) -> None:
 
     data = {"part": part_name, "payload": base64.b64encode(payload).decode()}
     display({HANDOVER_MIME: data, "text/plain": f"{part_name}: handed to the grader"}, raw=True)
-    raise GradingDeferred(f"{part_name}: handed to the grader, which runs the hidden tests outside this notebook")
+    raise GradingDeferred(
+        f"{part_name}: handed to the grader, which runs the hidden tests outside this notebook"
+    )

@@ -27,8 +27,19 @@ import numpy as np
 
 from . import references
 
-__all__ = ["Case", "Part", "PARTS", "register", "Distinct", "Wide", "FromCatalogue", "small_array",
-           "fmt_params", "torch_reference", "torch_grads"]
+__all__ = [
+    "Case",
+    "Part",
+    "PARTS",
+    "register",
+    "Distinct",
+    "Wide",
+    "FromCatalogue",
+    "small_array",
+    "fmt_params",
+    "torch_reference",
+    "torch_grads",
+]
 
 
 @dataclass
@@ -184,11 +195,15 @@ class FromCatalogue:
         chosen: list[references.Case] = []
         for i in range(n):
             tags = self.require + self.strata[i % len(self.strata)]
-            pool = [c for c in references.catalogue(self.op, tags_all=tags, tags_none=self.forbid)
-                    if c not in chosen]
+            pool = [
+                c
+                for c in references.catalogue(self.op, tags_all=tags, tags_none=self.forbid)
+                if c not in chosen
+            ]
             if not pool:
-                raise ValueError(f"the {self.op} catalogue has no further case with tags {tags} "
-                                 f"and none of {self.forbid}")
+                raise ValueError(
+                    f"the {self.op} catalogue has no further case with tags {tags} and none of {self.forbid}"
+                )
             chosen.append(pool[int(rng.integers(len(pool)))])
         for case in chosen:
             fixture_agrees(case)
@@ -232,7 +247,7 @@ def fmt_params(**params) -> str:
 
 
 def torch_reference(name: str, *args, **kwargs) -> dict:
-    """``{"PyTorch": answer}`` from ``torch.nn.functional.<name>`` on the CPU in float64; ``{}`` without torch."""
+    """``{"PyTorch": answer}`` from ``torch.nn.functional.<name>`` on the CPU; ``{}`` without torch."""
     try:
         import torch
     except ImportError:
@@ -243,8 +258,9 @@ def torch_reference(name: str, *args, **kwargs) -> dict:
     return {"PyTorch": out.numpy()}
 
 
-def torch_grads(op: str, x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, bias=None,
-                **params) -> dict:
+def torch_grads(
+    op: str, x: np.ndarray, weight: np.ndarray, grad_output: np.ndarray, bias=None, **params
+) -> dict:
     """PyTorch's autograd on the CPU, float64: ``{"x", "weight"[, "bias"]}`` gradients, or ``{}``."""
     try:
         import torch
@@ -262,9 +278,18 @@ def torch_grads(op: str, x: np.ndarray, weight: np.ndarray, grad_output: np.ndar
 # --------------------------------------------------------------------------------------
 
 #: One stratum per hyper-parameter of conv_transpose2d's signature, then two free draws.
-CONV_TRANSPOSE2D_STRATA = (("output_padding",), ("groups",), ("dilation",), ("stride", "padding"),
-                           ("bias",), ("unbatched",), ("batch",), ("nonsquare", "stride"),
-                           ("output_padding_ge_stride",), ())
+CONV_TRANSPOSE2D_STRATA = (
+    ("output_padding",),
+    ("groups",),
+    ("dilation",),
+    ("stride", "padding"),
+    ("bias",),
+    ("unbatched",),
+    ("batch",),
+    ("nonsquare", "stride"),
+    ("output_padding_ge_stride",),
+    (),
+)
 
 
 def fresh_inputs(case: references.Case, rng: np.random.Generator) -> dict[str, np.ndarray | None]:

@@ -44,8 +44,10 @@ def compare(received, expected, *, rtol: float = 1e-7, atol: float = 1e-9, name:
     """
     if isinstance(expected, np.ndarray):
         if not isinstance(received, np.ndarray):
-            return (f"{name} is a {type(received).__name__}, expected a NumPy array of shape "
-                    f"{expected.shape} (dtype {expected.dtype})")
+            return (
+                f"{name} is a {type(received).__name__}, expected a NumPy array of shape "
+                f"{expected.shape} (dtype {expected.dtype})"
+            )
         if received.shape != expected.shape:
             return f"{name} has shape {received.shape}, expected shape {expected.shape}"
         if received.dtype != expected.dtype:
@@ -65,9 +67,11 @@ def compare(received, expected, *, rtol: float = 1e-7, atol: float = 1e-9, name:
         if bad.any():
             index = tuple(int(i) for i in np.argwhere(bad)[0])
             largest = float(np.max(np.abs(received.astype(float) - expected)))
-            return (f"{name} differs at index {index}: expected {scalar(expected[index])}, got "
-                    f"{scalar(received[index])} ({int(bad.sum())} of {expected.size} values differ; "
-                    f"largest difference {largest:.3g})")
+            return (
+                f"{name} differs at index {index}: expected {scalar(expected[index])}, got "
+                f"{scalar(received[index])} ({int(bad.sum())} of {expected.size} values differ; "
+                f"largest difference {largest:.3g})"
+            )
         return None
     if isinstance(expected, float):
         if not isinstance(received, (int, float, np.integer, np.floating)):

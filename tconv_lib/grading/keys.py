@@ -54,8 +54,10 @@ def course_secret(grading: Path) -> bytes:
             os.fchmod(f.fileno(), 0o600)
         text = f.read().strip()
     if len(text) < 32:
-        raise ValueError(f"{path} does not hold a course secret (64 hex digits); restore it from a backup "
-                         f"or delete it to start a new one (every student's hidden cases then change)")
+        raise ValueError(
+            f"{path} does not hold a course secret (64 hex digits); restore it from a backup "
+            f"or delete it to start a new one (every student's hidden cases then change)"
+        )
     return bytes.fromhex(text)
 
 

@@ -9,7 +9,7 @@ inputs, unequal strides, and the lectures' worked examples.  Every case is a
 frozen :class:`Case` that makes its own inputs from its seed, so only PyTorch's
 *answers* are stored: the forward output and the gradients with respect to
 input, weight and bias for a seeded upstream gradient, in float64 and in
-float32, one compressed ``.npz`` per operator in ``tconv_lib/reference_data/``,
+float32, one compressed ``.npz`` per operator in ``tconv_lib/grading/reference_data/``,
 described by ``metadata.json`` beside them (which device, torch, CUDA and cuDNN
 versions, flags, date, a hash of the catalogue and a checksum of every case's
 inputs, so that a stale fixture is detected).
@@ -263,8 +263,13 @@ class Case:
         elif self.x_shape[0] >= 2:
             tags.add("batch")
         if self.ndim == 2:
-            per_axis = [self.weight_shape[2:], self.x_shape[-2:], self.stride, self.dilation,
-                        self.output_padding]
+            per_axis = [
+                self.weight_shape[2:],
+                self.x_shape[-2:],
+                self.stride,
+                self.dilation,
+                self.output_padding,
+            ]
             if not isinstance(self.padding, str):
                 per_axis.append(self.padding)
             if any(a != b for a, b in per_axis):
@@ -450,8 +455,15 @@ def _sample(op: str, dice: _Dice, on: set[str]) -> dict | None:
     else:
         weight_shape = (c_out_g * groups, c_in_g, *kernel)
     return dict(
-        op=op, x_shape=x_shape, weight_shape=weight_shape, bias="bias" in on, stride=stride,
-        padding=padding, output_padding=output_padding, groups=groups, dilation=dilation,
+        op=op,
+        x_shape=x_shape,
+        weight_shape=weight_shape,
+        bias="bias" in on,
+        stride=stride,
+        padding=padding,
+        output_padding=output_padding,
+        groups=groups,
+        dilation=dilation,
     )
 
 
@@ -486,8 +498,12 @@ def _profiles(op: str) -> list[tuple[str, frozenset[str], frozenset[str], int]]:
     if op.startswith("conv_transpose"):
         profiles += [
             ("output_padding", f({"output_padding", "stride"}), f(), 20),
-            ("output_padding_ge_stride", f({"output_padding", "output_padding_ge_stride", "dilation"}),
-             f({"stride", "padding"}), 20),
+            (
+                "output_padding_ge_stride",
+                f({"output_padding", "output_padding_ge_stride", "dilation"}),
+                f({"stride", "padding"}),
+                20,
+            ),
         ]
     else:
         profiles += [
@@ -522,13 +538,20 @@ def _worked_examples() -> list[Case]:
 
     def case(op, name, x, weight, **params):
         nd = weight.ndim - 2
-        full = dict(stride=(1,) * nd, padding=(0,) * nd, output_padding=(0,) * nd, groups=1,
-                    dilation=(1,) * nd)
-        full.update({k: (v,) * nd if isinstance(v, int) and k != "groups" else v
-                     for k, v in params.items()})
-        return Case(op=op, name=name, x_shape=x.shape, weight_shape=weight.shape, bias=False,
-                    seed=_seed_of(name), values=(tuple(x.ravel().tolist()), tuple(weight.ravel().tolist())),
-                    **full)
+        full = dict(
+            stride=(1,) * nd, padding=(0,) * nd, output_padding=(0,) * nd, groups=1, dilation=(1,) * nd
+        )
+        full.update({k: (v,) * nd if isinstance(v, int) and k != "groups" else v for k, v in params.items()})
+        return Case(
+            op=op,
+            name=name,
+            x_shape=x.shape,
+            weight_shape=weight.shape,
+            bias=False,
+            seed=_seed_of(name),
+            values=(tuple(x.ravel().tolist()), tuple(weight.ravel().tolist())),
+            **full,
+        )
 
     stamp = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
     unet_x = np.array([[[[2.0, 1.0], [3.0, 2.0]]]])
@@ -537,15 +560,33 @@ def _worked_examples() -> list[Case]:
         # Lectures 000/001: 2x2 input, 2x2 kernel, stride 1 -> 3x3.
         case("conv_transpose2d", "ct2d_worked_stamp_2x2_to_3x3", stamp, stamp),
         # Lecture 002 (U-Net): 3x3 filter, stride 2, "padding 1" -> 4x4.
-        case("conv_transpose2d", "ct2d_worked_unet_2x2_to_4x4", unet_x, unet_filter,
-             stride=2, padding=1, output_padding=1),
+        case(
+            "conv_transpose2d",
+            "ct2d_worked_unet_2x2_to_4x4",
+            unet_x,
+            unet_filter,
+            stride=2,
+            padding=1,
+            output_padding=1,
+        ),
         # Notes 003: Keras' Conv2DTranspose(1, (1, 1), strides=2) doubles 3x3 to 6x6.
-        case("conv_transpose2d", "ct2d_worked_keras_1x1_s2_3x3_to_6x6",
-             np.arange(1.0, 10.0).reshape(1, 1, 3, 3), np.ones((1, 1, 1, 1)),
-             stride=2, output_padding=1),
+        case(
+            "conv_transpose2d",
+            "ct2d_worked_keras_1x1_s2_3x3_to_6x6",
+            np.arange(1.0, 10.0).reshape(1, 1, 3, 3),
+            np.ones((1, 1, 1, 1)),
+            stride=2,
+            output_padding=1,
+        ),
         # The algebra chapter's 1D convolution: length 5, kernel [1, 0, -1], stride 2, padding 1.
-        case("conv1d", "c1d_worked_algebra_5_to_3", np.arange(1.0, 6.0).reshape(1, 1, 5),
-             np.array([[[1.0, 0.0, -1.0]]]), stride=2, padding=1),
+        case(
+            "conv1d",
+            "c1d_worked_algebra_5_to_3",
+            np.arange(1.0, 6.0).reshape(1, 1, 5),
+            np.array([[[1.0, 0.0, -1.0]]]),
+            stride=2,
+            padding=1,
+        ),
     ]
 
 
@@ -848,9 +889,15 @@ def _numerics(torch, tf32: bool = False):
     One thread: the catalogue's tiny convolutions run ~10x faster than with a thread pool.
     """
     cuda_matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
-    saved = (cuda_matmul.allow_tf32, cudnn.allow_tf32, cudnn.deterministic, cudnn.benchmark,
-             torch.are_deterministic_algorithms_enabled(),
-             torch.is_deterministic_algorithms_warn_only_enabled(), torch.get_num_threads())
+    saved = (
+        cuda_matmul.allow_tf32,
+        cudnn.allow_tf32,
+        cudnn.deterministic,
+        cudnn.benchmark,
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.get_num_threads(),
+    )
     cuda_matmul.allow_tf32 = cudnn.allow_tf32 = tf32
     cudnn.deterministic, cudnn.benchmark = True, False
     torch.use_deterministic_algorithms(True)
@@ -914,8 +961,11 @@ def torch_references(
                     leaves["x"], leaves["weight"], leaves.get("bias"), **case.params
                 )
                 out.backward(torch.tensor(case.grad_output(dtype), device=device))
-                found = {"out": out.detach(), "grad_x": leaves["x"].grad,
-                         "grad_weight": leaves["weight"].grad}
+                found = {
+                    "out": out.detach(),
+                    "grad_x": leaves["x"].grad,
+                    "grad_weight": leaves["weight"].grad,
+                }
                 if "bias" in leaves:
                     found["grad_bias"] = leaves["bias"].grad
                 for kind, tensor in found.items():
@@ -1064,11 +1114,17 @@ def generate(device: str = "cpu", out=None, cases: Sequence[Case] | None = None)
 
 def _print_table(title: str, table: dict, file=sys.stdout) -> None:
     print(f"\n{title}", file=file)
-    print(f"{'op':17} {'kind':12} {'dtype':8} {'arrays':>6} {'max|diff|':>10} {'max scaled':>10} "
-          f"{'tolerance':>9}  worst case", file=file)
+    print(
+        f"{'op':17} {'kind':12} {'dtype':8} {'arrays':>6} {'max|diff|':>10} {'max scaled':>10} "
+        f"{'tolerance':>9}  worst case",
+        file=file,
+    )
     for (op, kind, dtype), (count, abs_diff, scaled, worst) in table.items():
-        print(f"{op:17} {kind:12} {dtype:8} {count:6d} {abs_diff:10.2e} {scaled:10.2e} "
-              f"{TOLERANCES[dtype]:9.0e}  {worst}", file=file)
+        print(
+            f"{op:17} {kind:12} {dtype:8} {count:6d} {abs_diff:10.2e} {scaled:10.2e} "
+            f"{TOLERANCES[dtype]:9.0e}  {worst}",
+            file=file,
+        )
 
 
 def check(root=None, live: bool | None = None, file=sys.stdout) -> dict:
@@ -1096,9 +1152,12 @@ def check(root=None, live: bool | None = None, file=sys.stdout) -> dict:
     root_key = None if root is None else str(root)
     fixtures = {key: a for op in meta["ops"] for key, a in _arrays(op, root_key).items()}
     cases = [case for case in catalogue() if case.name in meta["input_checksums"]]
-    print(f"fixtures: {len(cases)} cases, {len(fixtures)} arrays, computed on {meta['device']} "
-          f"(torch {meta['torch']}, CUDA {meta['cuda']}, cuDNN {meta['cudnn']}) "
-          f"at {meta['generated_utc']}", file=file)
+    print(
+        f"fixtures: {len(cases)} cases, {len(fixtures)} arrays, computed on {meta['device']} "
+        f"(torch {meta['torch']}, CUDA {meta['cuda']}, cuDNN {meta['cudnn']}) "
+        f"at {meta['generated_utc']}",
+        file=file,
+    )
     if meta["catalogue_hash"] != catalogue_hash():
         print(f"WARNING: stale fixtures: regenerate with `{GENERATE_COMMAND}`", file=file)
     if meta.get("tf32"):
@@ -1120,8 +1179,9 @@ def check(root=None, live: bool | None = None, file=sys.stdout) -> dict:
             report[source, against] = table = _compare(sources[source], refs)
             _print_table(f"{source} against {against}", table, file=file)
     # float32 answers against float64 ones: what float32 (and TF32, if it crept in) costs
-    as_float32 = {key.replace("/float64", "/float32"): a for key, a in fixtures.items()
-                  if key.endswith("/float64")}
+    as_float32 = {
+        key.replace("/float64", "/float32"): a for key, a in fixtures.items() if key.endswith("/float64")
+    }
     for source in ["fixture", *names]:
         results = fixtures if source == "fixture" else sources[source]
         report[f"{source} float32", "fixture float64"] = table = _compare(results, as_float32)
@@ -1145,11 +1205,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="compute every fixture with PyTorch")
     gen.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    gen.add_argument("--out", default=None, help="folder to write (default: tconv_lib/reference_data)")
+    gen.add_argument("--out", default=None, help="folder to write (default: tconv_lib/grading/reference_data)")
     chk = commands.add_parser("check", help="compare tconv_lib (and PyTorch run now) with the fixtures")
     chk.add_argument("--root", default=None, help="folder of the fixtures (default: the package's)")
-    chk.add_argument("--live", action="store_true", default=None,
-                     help="also run PyTorch now on the CPU (always done when CUDA is available)")
+    chk.add_argument(
+        "--live",
+        action="store_true",
+        default=None,
+        help="also run PyTorch now on the CPU (always done when CUDA is available)",
+    )
     args = parser.parse_args(argv)
     if args.command == "check" or args.device.startswith("cuda"):
         # before anything starts CUDA: cuBLAS reads it once, and deterministic mode needs it
@@ -1160,14 +1224,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except RuntimeError as error:  # e.g. --device cuda without a GPU
             parser.error(str(error))
         sizes = {op: entry["arrays"] for op, entry in meta["ops"].items()}
-        print(f"wrote {sum(sizes.values())} arrays {sizes} computed on {meta['device']} "
-              f"to {args.out or Path(__file__).resolve().parent / DATA_PACKAGE}")
+        print(
+            f"wrote {sum(sizes.values())} arrays {sizes} computed on {meta['device']} "
+            f"to {args.out or Path(__file__).resolve().parent / DATA_PACKAGE}"
+        )
         if meta["tf32"]:
             print(f"TF32 on vs off, float32: {meta['tf32']}")
         return 0
     report = check(root=args.root, live=args.live)
-    worst = {dtype: max((row[2] for table in report.values() for (_, _, dt), row in table.items()
-                         if dt == dtype), default=0.0) for dtype in DTYPES}
+    worst = {
+        dtype: max(
+            (row[2] for table in report.values() for (_, _, dt), row in table.items() if dt == dtype),
+            default=0.0,
+        )
+        for dtype in DTYPES
+    }
     failing = {dtype: err for dtype, err in worst.items() if err > TOLERANCES[dtype]}
     print(f"\nlargest scaled difference per dtype: {worst}; tolerances {TOLERANCES}")
     return 1 if failing else 0

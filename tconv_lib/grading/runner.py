@@ -200,8 +200,11 @@ class _OnlyAllowed(importlib.abc.MetaPathFinder):
         top = name.partition(".")[0]
         if top in ALLOWED_PACKAGES or top in sys.stdlib_module_names or top in sys.builtin_module_names:
             return None
-        raise NotAllowed(f"No module named {top!r} here: graded functions may use NumPy and Python's "
-                         f"standard library only", name=top)
+        raise NotAllowed(
+            f"No module named {top!r} here: graded functions may use NumPy and Python's "
+            f"standard library only",
+            name=top,
+        )
 
 
 class ForbiddenCall(BaseException):
@@ -216,12 +219,17 @@ def _forbid_numpy_convolutions() -> None:
     import numpy as np
 
     for name in FORBIDDEN_NUMPY:
+
         def forbidden(*args, _name=name, **kwargs):
             raise ForbiddenCall(f"numpy.{_name}")
 
-        modules = [np, getattr(np, "_core", None), getattr(getattr(np, "_core", None), "numeric", None),
-                   getattr(getattr(np, "_core", None), "multiarray", None),
-                   getattr(getattr(np, "_core", None), "_multiarray_umath", None)]
+        modules = [
+            np,
+            getattr(np, "_core", None),
+            getattr(getattr(np, "_core", None), "numeric", None),
+            getattr(getattr(np, "_core", None), "multiarray", None),
+            getattr(getattr(np, "_core", None), "_multiarray_umath", None),
+        ]
         for module in modules:
             for attribute in (name, name + "2"):
                 if module is not None and hasattr(module, attribute):
@@ -242,10 +250,14 @@ def _describe(exc: BaseException) -> str:
 def _unloadable(exc: BaseException) -> str:
     if isinstance(exc, (NotAllowed, ModuleNotFoundError)):
         module = getattr(exc, "name", None) or str(exc)
-        return (f"your function needs {module!r}, which graded code cannot use: this part is checked "
-                f"on code built from NumPy alone (no PyTorch, SciPy or tconv_lib)")
-    return (f"the grader could not rebuild your function ({_describe(exc)}); define it with `def` at "
-            f"the top level of a cell")
+        return (
+            f"your function needs {module!r}, which graded code cannot use: this part is checked "
+            f"on code built from NumPy alone (no PyTorch, SciPy or tconv_lib)"
+        )
+    return (
+        f"the grader could not rebuild your function ({_describe(exc)}); define it with `def` at "
+        f"the top level of a cell"
+    )
 
 
 def _on_alarm(signum, frame):
@@ -265,55 +277,63 @@ def main(job: str, site: str | None = None) -> None:
     _forbid_numpy_convolutions()
     with open(os.path.join(job, "in", "job.json")) as f:
         spec = json.load(f)
-    out = os.path.join(job, "out")
     signal.signal(signal.SIGALRM, _on_alarm)
-    with open(os.path.join(out, "results.jsonl"), "a", buffering=1) as results:
+    with open(os.path.join(job, "out", "results.jsonl"), "a", buffering=1) as results:
         for p, part in enumerate(spec["parts"]):
-            def record(call, status, value=None, **extra):
-                line = {"part": part["part"], "call": call, "status": status, "value": value, **extra}
-                results.write(json.dumps(line) + "\n")
+            _run_part(p, part, job, results)
 
-            signal.setitimer(signal.ITIMER_REAL, part["call_timeout"])
-            try:
-                with open(os.path.join(job, "in", part["payload"]), "rb") as f:
-                    function = pickle.load(f)
-            except BaseException as exc:  # noqa: BLE001 -- whatever unpickling raises is reported
-                record(0, "unloadable", _unloadable(exc))
-                continue
-            finally:
-                signal.setitimer(signal.ITIMER_REAL, 0)
-            for c, call in enumerate(part["calls"]):
-                args = decode(call["args"], os.path.join(job, "in"))
-                kwargs = decode(call["kwargs"], os.path.join(job, "in"))
-                signal.setitimer(signal.ITIMER_REAL, part["call_timeout"])
-                try:
-                    value = function(*args, **kwargs)
-                    status = "ok"
-                except _CallTimeout:
-                    status, value = "timeout", part["call_timeout"]
-                except ForbiddenCall as exc:
-                    status, value = "forbidden", f"{exc}()"
-                except NotAllowed as exc:
-                    status, value = "forbidden", f"an import of {exc.name!r}"
-                except BaseException as exc:  # noqa: BLE001 -- SystemExit included
-                    status, value = "error", exc
-                finally:
-                    signal.setitimer(signal.ITIMER_REAL, 0)
-                if status == "error" and isinstance(value, BaseException):
-                    types = [t.__name__ for t in type(value).__mro__ if t.__module__ == "builtins"]
-                    message = ("MemoryError: your function tried to allocate more memory than allowed"
-                               if isinstance(value, MemoryError) else _describe(value))
-                    record(c, "error", message, types=types)
-                    continue
-                if status != "ok":
-                    record(c, status, value)
-                    break  # the part has failed; spare the time of its other calls
-                try:
-                    record(c, "ok", encode(value, out, f"v{p}_{c}"))
-                except Unencodable as exc:
-                    record(c, "unencodable", f"your function returned {exc}; return NumPy arrays and Python numbers")
-                except Exception as exc:  # noqa: BLE001 -- e.g. a disk full while saving
-                    record(c, "unencodable", f"the result could not be sent to the grader ({_describe(exc)})")
+
+def _run_part(p: int, part: dict, job: str, results) -> None:
+    """Load one part's function and call it on every case, one result line per call."""
+
+    def record(call, status, value=None, **extra):
+        line = {"part": part["part"], "call": call, "status": status, "value": value, **extra}
+        results.write(json.dumps(line) + "\n")
+
+    inputs, out = os.path.join(job, "in"), os.path.join(job, "out")
+    signal.setitimer(signal.ITIMER_REAL, part["call_timeout"])
+    try:
+        with open(os.path.join(inputs, part["payload"]), "rb") as f:
+            function = pickle.load(f)
+    except BaseException as exc:  # noqa: BLE001 -- whatever unpickling raises is reported
+        record(0, "unloadable", _unloadable(exc))
+        return
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    for c, call in enumerate(part["calls"]):
+        args, kwargs = decode(call["args"], inputs), decode(call["kwargs"], inputs)
+        signal.setitimer(signal.ITIMER_REAL, part["call_timeout"])
+        try:
+            value = function(*args, **kwargs)
+            status = "ok"
+        except _CallTimeout:
+            status, value = "timeout", part["call_timeout"]
+        except ForbiddenCall as exc:
+            status, value = "forbidden", f"{exc}()"
+        except NotAllowed as exc:
+            status, value = "forbidden", f"an import of {exc.name!r}"
+        except BaseException as exc:  # noqa: BLE001 -- SystemExit included
+            status, value = "error", exc
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        if status == "error":
+            types = [t.__name__ for t in type(value).__mro__ if t.__module__ == "builtins"]
+            message = (
+                "MemoryError: your function tried to allocate more memory than allowed"
+                if isinstance(value, MemoryError)
+                else _describe(value)
+            )
+            record(c, "error", message, types=types)
+            continue
+        if status != "ok":
+            record(c, status, value)
+            return  # the part has failed; spare the time of its other calls
+        try:
+            record(c, "ok", encode(value, out, f"v{p}_{c}"))
+        except Unencodable as exc:
+            record(c, "unencodable", f"your function returned {exc}; return NumPy arrays and Python numbers")
+        except Exception as exc:  # noqa: BLE001 -- e.g. a disk full while saving
+            record(c, "unencodable", f"the result could not be sent to the grader ({_describe(exc)})")
 
 
 if __name__ == "__main__":

@@ -169,9 +169,11 @@ def problem() -> str | None:
         return f"bubblewrap could not be started ({exc}); " + INSTALL_HINT
     if result.returncode != 0:
         reason = (result.stderr.strip().splitlines() or ["no reason given"])[-1]
-        return (f"bubblewrap cannot make a sandbox here ({reason}); as a normal user it needs "
-                f"unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), "
-                f"or run the grading command as root, e.g. in a container")
+        return (
+            f"bubblewrap cannot make a sandbox here ({reason}); as a normal user it needs "
+            f"unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1), "
+            f"or run the grading command as root, e.g. in a container"
+        )
     return None
 
 
@@ -183,8 +185,15 @@ def sandbox_uid() -> int | None:
 
 
 def _namespaces() -> list[str]:
-    flags = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-             "--die-with-parent", "--new-session"]
+    flags = [
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--die-with-parent",
+        "--new-session",
+    ]
     if os.geteuid() != 0:  # an unprivileged bwrap needs a user namespace for the others
         flags.insert(0, "--unshare-user")
     return flags
@@ -206,8 +215,14 @@ def environment(kind: str, extra: dict, home: str = HOME) -> dict:
         "MKL_NUM_THREADS": "1",
     }
     if kind == "notebook":
-        env.update(PATH=f"{Path(sys.prefix) / 'bin'}:{env['PATH']}", HOME=home, USER="student",
-                   IPYTHONDIR=f"{home}/.ipython", MPLCONFIGDIR=f"{home}/.matplotlib", MPLBACKEND="agg")
+        env.update(
+            PATH=f"{Path(sys.prefix) / 'bin'}:{env['PATH']}",
+            HOME=home,
+            USER="student",
+            IPYTHONDIR=f"{home}/.ipython",
+            MPLCONFIGDIR=f"{home}/.matplotlib",
+            MPLBACKEND="agg",
+        )
     env.update({k: os.environ[k] for k in _PASSED_THROUGH if k in os.environ})
     env.update(extra)
     return env
@@ -245,7 +260,9 @@ def _system_binds(private: Path, uid: int | None) -> list[str]:
     etc = private / "etc"
     etc.mkdir(exist_ok=True)
     who = uid if uid is not None else os.getuid()
-    (etc / "passwd").write_text(f"root:x:0:0:root:/root:/bin/sh\nstudent:x:{who}:{who}:student:{HOME}:/bin/sh\n")
+    (etc / "passwd").write_text(
+        f"root:x:0:0:root:/root:/bin/sh\nstudent:x:{who}:{who}:student:{HOME}:/bin/sh\n"
+    )
     (etc / "group").write_text(f"root:x:0:\nstudent:x:{who}:\n")
     (etc / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
     (etc / "hostname").write_text("sandbox\n")
@@ -259,7 +276,7 @@ def _system_binds(private: Path, uid: int | None) -> list[str]:
 
 
 def _parents(paths: list[Path]) -> list[str]:
-    """``--dir`` for every folder above ``paths`` (bwrap would make them mode 700, closed to the sandbox's user)."""
+    """``--dir`` for every folder above ``paths`` (else bwrap makes them mode 700, closed to the sandbox)."""
     made: set[Path] = set()
     args = []
     for path in paths:
@@ -334,8 +351,24 @@ def bwrap_argv(spec: Spec, cwd: Path, connection_file: str | None) -> tuple[list
         args += ["--setenv", key, value]
     args += _system_binds(private, spec.uid)
     args += _python_binds(spec.kind)
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--perms", "1777", "--tmpfs", "/tmp",
-             "--size", size, "--perms", "1777", "--tmpfs", "/dev/shm"]
+    args += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        size,
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        size,
+        "--perms",
+        "1777",
+        "--tmpfs",
+        "/dev/shm",
+    ]
     fds: list[int] = []
     if spec.kind == "notebook":
         runtime = private / "runtime"
@@ -348,15 +381,49 @@ def bwrap_argv(spec: Spec, cwd: Path, connection_file: str | None) -> tuple[list
     else:
         runner = Path(__file__).with_name("runner.py")
         site = Path("/opt/tconv/site")
-        args += ["--perms", "0755", "--dir", "/opt", "--perms", "0755", "--dir", "/opt/tconv",
-                 "--perms", "0755", "--dir", str(site), "--ro-bind", str(runner), "/opt/tconv/runner.py"]
+        args += [
+            "--perms",
+            "0755",
+            "--dir",
+            "/opt",
+            "--perms",
+            "0755",
+            "--dir",
+            "/opt/tconv",
+            "--perms",
+            "0755",
+            "--dir",
+            str(site),
+            "--ro-bind",
+            str(runner),
+            "/opt/tconv/runner.py",
+        ]
         for package in _allowed_packages():
             args += ["--ro-bind", str(package), str(site / package.name)]
-        args += ["--perms", "0755", "--dir", "/job", "--ro-bind", str(private / "job" / "in"), "/job/in",
-                 "--bind", str(private / "job" / "out"), "/job/out", "--chdir", "/tmp"]
+        args += [
+            "--perms",
+            "0755",
+            "--dir",
+            "/job",
+            "--ro-bind",
+            str(private / "job" / "in"),
+            "/job/in",
+            "--bind",
+            str(private / "job" / "out"),
+            "/job/out",
+            "--chdir",
+            "/tmp",
+        ]
     if spec.uid is not None:
-        args += ["setpriv", f"--reuid={spec.uid}", f"--regid={spec.uid}", "--clear-groups",
-                 "--inh-caps=-all", "--bounding-set=-all", "--"]
+        args += [
+            "setpriv",
+            f"--reuid={spec.uid}",
+            f"--regid={spec.uid}",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ]
     args += [connection_file if a == "{connection_file}" else a for a in spec.argv]
     return args, fds
 
@@ -381,9 +448,13 @@ def _allowed_packages() -> list[Path]:
 
 def apply_limits(limits: Limits) -> None:
     """Set the limits on this process; everything it starts inherits them."""
-    for name, value in (("RLIMIT_AS", limits.memory), ("RLIMIT_NPROC", limits.processes),
-                        ("RLIMIT_FSIZE", limits.file_size), ("RLIMIT_NOFILE", limits.open_files),
-                        ("RLIMIT_CORE", 0)):
+    for name, value in (
+        ("RLIMIT_AS", limits.memory),
+        ("RLIMIT_NPROC", limits.processes),
+        ("RLIMIT_FSIZE", limits.file_size),
+        ("RLIMIT_NOFILE", limits.open_files),
+        ("RLIMIT_CORE", 0),
+    ):
         if value is not None and hasattr(resource, name):
             resource.setrlimit(getattr(resource, name), (value, value))
 
@@ -410,16 +481,27 @@ def launch(spec: Spec, connection_file: str | None = None) -> None:
 
 
 def kernelspec(folder: Path, spec_path: Path) -> Path:
-    """Write a kernelspec named :data:`KERNEL_NAME` under ``folder`` whose kernel is the sandbox of ``spec_path``."""
+    """Write the kernelspec :data:`KERNEL_NAME` under ``folder``, whose kernel is ``spec_path``'s sandbox."""
     kernel = folder / "kernels" / KERNEL_NAME
     kernel.mkdir(parents=True, exist_ok=True)
-    (kernel / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-I", "-m", "tconv_lib.grading.sandbox", str(spec_path), "{connection_file}"],
-        "display_name": "Python 3 (sandboxed for grading)",
-        "language": "python",
-        "interrupt_mode": "message",  # a signal to bwrap would not reach the kernel
-        "metadata": {"debugger": False},
-    }))
+    (kernel / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    sys.executable,
+                    "-I",
+                    "-m",
+                    "tconv_lib.grading.sandbox",
+                    str(spec_path),
+                    "{connection_file}",
+                ],
+                "display_name": "Python 3 (sandboxed for grading)",
+                "language": "python",
+                "interrupt_mode": "message",  # a signal to bwrap would not reach the kernel
+                "metadata": {"debugger": False},
+            }
+        )
+    )
     return kernel
 
 
@@ -433,8 +515,15 @@ def notebook_spec(private: Path, uid: int | None, limits: Limits, env: dict, san
     return Spec("notebook", str(private), argv, env, uid, limits, sandboxed)
 
 
-def run_verification(private: Path, *, uid: int | None, limits: Limits, sandboxed: bool,
-                     idle_timeout: float, startup: float = 30.0) -> str | None:
+def run_verification(
+    private: Path,
+    *,
+    uid: int | None,
+    limits: Limits,
+    sandboxed: bool,
+    idle_timeout: float,
+    startup: float = 30.0,
+) -> str | None:
     """Run :mod:`tconv_lib.grading.runner` on ``private/job`` and wait; return why it stopped early, or None.
 
     ``private/job/in`` must hold the job; results appear in ``private/job/out``.  The
@@ -451,13 +540,24 @@ def run_verification(private: Path, *, uid: int | None, limits: Limits, sandboxe
         argv = [python, "-I", "-S", "/opt/tconv/runner.py", "/job", "/opt/tconv/site"]
     else:
         site = next(iter(_site_packages(Path(sys.prefix))), None)
-        argv = [python, "-I", "-S", str(Path(__file__).with_name("runner.py")), str(private / "job"),
-                str(site) if site else ""]
+        argv = [
+            python,
+            "-I",
+            "-S",
+            str(Path(__file__).with_name("runner.py")),
+            str(private / "job"),
+            str(site) if site else "",
+        ]
     spec = Spec("verify", str(private), argv, {}, uid if sandboxed else None, limits, sandboxed)
     path = spec.write(private / "verify.json")
-    process = subprocess.Popen([sys.executable, "-I", "-m", "tconv_lib.grading.sandbox", str(path)],
-                               cwd=str(private), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-I", "-m", "tconv_lib.grading.sandbox", str(path)],
+        cwd=str(private),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     results = out / "results.jsonl"
     size, deadline = -1, time.monotonic() + idle_timeout + startup
     try:

@@ -51,14 +51,20 @@ class Isolation:
 def payload_problem(payload: bytes) -> str | None:
     """Why a pickled function is refused before it is run (too large), or None."""
     if len(payload) > MAX_PAYLOAD_BYTES:
-        return (f"your function, with everything it refers to, takes {len(payload) / 2**20:.1f} MiB; the "
-                f"grader accepts {MAX_PAYLOAD_BYTES // 2**20} MiB. A graded function computes its answers: "
-                f"it may not carry large tables or arrays from the notebook")
+        return (
+            f"your function, with everything it refers to, takes {len(payload) / 2**20:.1f} MiB; the "
+            f"grader accepts {MAX_PAYLOAD_BYTES // 2**20} MiB. A graded function computes its answers: "
+            f"it may not carry large tables or arrays from the notebook"
+        )
     return None
 
 
-def verify(functions: dict[str, bytes], cases: dict[str, list[Case]], parts: dict[str, Part],
-           isolation: Isolation = Isolation()) -> dict[str, Verdict]:
+def verify(
+    functions: dict[str, bytes],
+    cases: dict[str, list[Case]],
+    parts: dict[str, Part],
+    isolation: Isolation = Isolation(),
+) -> dict[str, Verdict]:
     """Judge every part of ``functions`` on its ``cases``; never raises for anything the student did.
 
     Parameters
@@ -101,8 +107,13 @@ def _run(names, functions, cases, parts, isolation) -> dict[str, list[dict]]:
             _write_job(private / "job" / "in", remaining, functions, cases, parts)
             # a runner that writes no result for longer than a call may take is stuck (or ignores its timer)
             stopped = sandbox.run_verification(
-                private, uid=isolation.uid, limits=isolation.limits, sandboxed=isolation.sandboxed,
-                idle_timeout=max(parts[n].call_timeout for n in remaining) + 5, startup=STARTUP_SECONDS)
+                private,
+                uid=isolation.uid,
+                limits=isolation.limits,
+                sandboxed=isolation.sandboxed,
+                idle_timeout=max(parts[n].call_timeout for n in remaining) + 5,
+                startup=STARTUP_SECONDS,
+            )
             records = _read_results(private / "job" / "out")
         for record in records:
             if record["part"] in outcomes:
@@ -126,10 +137,15 @@ def _stopped(why: str | None, part: Part) -> dict:
     if why == "timeout":
         return {"status": "timeout", "value": part.call_timeout}
     if why and "SIGKILL" in why:
-        return {"status": "crashed", "value": "the process was killed (SIGKILL), most likely for using "
-                                              "too much memory"}
-    return {"status": "crashed", "value": f"the process ended ({why or 'exit status 0'}): sys.exit(), "
-                                          f"os._exit() or a crash in your code?"}
+        return {
+            "status": "crashed",
+            "value": "the process was killed (SIGKILL), most likely for using too much memory",
+        }
+    return {
+        "status": "crashed",
+        "value": f"the process ended ({why or 'exit status 0'}): sys.exit(), "
+        f"os._exit() or a crash in your code?",
+    }
 
 
 def _write_job(folder: Path, names, functions, cases, parts) -> None:
@@ -138,16 +154,21 @@ def _write_job(folder: Path, names, functions, cases, parts) -> None:
     for p, name in enumerate(names):
         payload = f"function_{p}.pickle"
         (folder / payload).write_bytes(functions[name])
-        calls = [{"args": runner.encode(case.args, str(folder), f"a{p}_{c}_0"),
-                  "kwargs": runner.encode(case.kwargs, str(folder), f"a{p}_{c}_1")}
-                 for c, case in enumerate(cases[name])]
-        spec["parts"].append({"part": name, "payload": payload, "call_timeout": parts[name].call_timeout,
-                              "calls": calls})
+        calls = [
+            {
+                "args": runner.encode(case.args, str(folder), f"a{p}_{c}_0"),
+                "kwargs": runner.encode(case.kwargs, str(folder), f"a{p}_{c}_1"),
+            }
+            for c, case in enumerate(cases[name])
+        ]
+        spec["parts"].append(
+            {"part": name, "payload": payload, "call_timeout": parts[name].call_timeout, "calls": calls}
+        )
     (folder / "job.json").write_text(json.dumps(spec))
 
 
 def _read_results(folder: Path) -> list[dict]:
-    """The runner's records, values decoded (:func:`tconv_lib.grading.runner.decode`); bad ones become errors."""
+    """The runner's records, values decoded (:func:`.runner.decode`); bad ones become errors."""
     try:
         fd = os.open(folder / "results.jsonl", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
@@ -169,11 +190,22 @@ def _read_results(folder: Path) -> list[dict]:
             elif not isinstance(value, (str, int, float)):
                 value = str(value)[:1000]
             types = record.get("types")
-            records.append({"part": record["part"], "status": status, "value": value,
-                            "types": [t for t in types if isinstance(t, str)] if isinstance(types, list) else []})
+            records.append(
+                {
+                    "part": record["part"],
+                    "status": status,
+                    "value": value,
+                    "types": [t for t in types if isinstance(t, str)] if isinstance(types, list) else [],
+                }
+            )
         except (ValueError, KeyError, TypeError, OSError) as exc:
-            records.append({"part": record.get("part", "") if isinstance(record, dict) else "",
-                            "status": "unreadable", "value": f"the grader could not read your result ({exc})"})
+            records.append(
+                {
+                    "part": record.get("part", "") if isinstance(record, dict) else "",
+                    "status": "unreadable",
+                    "value": f"the grader could not read your result ({exc})",
+                }
+            )
     return records
 
 
@@ -190,8 +222,11 @@ def judge(part: Part, cases: list[Case], outcomes: list[dict]) -> Verdict:
             outcome = outcomes[-1]  # a final outcome (unloadable, ...) counts for the rest
         message = _judge_case(part, case, outcome)
         if message:
-            return Verdict(False, f"{part.title}: hidden case {number} of {len(cases)} failed.\n"
-                                  f"  case: {case.description}\n  {message}")
+            return Verdict(
+                False,
+                f"{part.title}: hidden case {number} of {len(cases)} failed.\n"
+                f"  case: {case.description}\n  {message}",
+            )
     return Verdict(True, f"{part.name}: all {len(cases)} hidden cases passed")
 
 
@@ -200,9 +235,11 @@ def _judge_case(part: Part, case: Case, outcome: dict | None) -> str | None:
         return "not run: the grader got no result for this case"
     status, value = outcome["status"], outcome["value"]
     if status == "forbidden":
-        return (f"your function used {value}. This part is graded on code built from NumPy's array "
-                f"operations and Python's standard library alone: library convolutions (PyTorch, SciPy, "
-                f"numpy.convolve, tconv_lib) earn no points here.")
+        return (
+            f"your function used {value}. This part is graded on code built from NumPy's array "
+            f"operations and Python's standard library alone: library convolutions (PyTorch, SciPy, "
+            f"numpy.convolve, tconv_lib) earn no points here."
+        )
     if status == "timeout":
         return f"your function took longer than {value:g} s on this small case (an infinite loop?)"
     if status in ("crashed", "unloadable", "unencodable", "unreadable"):
@@ -220,7 +257,9 @@ def _judge_case(part: Part, case: Case, outcome: dict | None) -> str | None:
     if message:
         return message
     for source, reference in case.references.items():
-        message = compare(value, reference, rtol=part.rtol, atol=part.atol, name=f"result (compared with {source})")
+        message = compare(
+            value, reference, rtol=part.rtol, atol=part.atol, name=f"result (compared with {source})"
+        )
         if message:
             return message
     return None

@@ -65,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=os.cpu_count() or 1, help="parallel workers (default: cores)"
     )
     p.add_argument(
-        "--cell-timeout", type=int, default=autograde.DEFAULT_CELL_TIMEOUT, help="seconds per cell (default 60)"
+        "--cell-timeout",
+        type=int,
+        default=autograde.DEFAULT_CELL_TIMEOUT,
+        help="seconds per cell (default 60)",
     )
     p.add_argument(
         "--memory-limit",

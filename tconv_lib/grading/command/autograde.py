@@ -42,10 +42,18 @@ class Progress:
         elapsed = time.perf_counter() - self.start
         rate = self.done / elapsed * 60 if elapsed > 0 else 0.0
         left = (self.total - self.done) * elapsed / self.done
-        score = (f"{result['score']:g}/{result['max_score']:g}" if result.get("status") in ("graded", "unreadable")
-                 else result.get("status", "?"))
-        print(f"[autograde] {self.done}/{self.total} done | {rate:.1f} notebooks/min | ~{_duration(left)} left | "
-              f"{result['assignment']}/{result['student']}: {score}", file=self.stream, flush=True)
+        score = (
+            f"{result['score']:g}/{result['max_score']:g}"
+            if result.get("status") in ("graded", "unreadable")
+            else result.get("status", "?")
+        )
+        print(
+            f"[autograde] {self.done}/{self.total} done | {rate:.1f} notebooks/min | "
+            f"~{_duration(left)} left | "
+            f"{result['assignment']}/{result['student']}: {score}",
+            file=self.stream,
+            flush=True,
+        )
 
 
 def _generate_assignment(course: Course, assignment: str) -> None:
@@ -156,8 +164,11 @@ def run_local(jobs: list[dict], workers: int):
                     del busy[connection]
                     if result is None:  # the worker died with this job
                         process.join(5)
-                        yield error_result(job, f"the grading worker died while grading this notebook "
-                                                f"(exit code {process.exitcode}); it is graded again on the next run")
+                        yield error_result(
+                            job,
+                            f"the grading worker died while grading this notebook "
+                            f"(exit code {process.exitcode}); it is graded again on the next run",
+                        )
                         connection.close()
                         start()
                     else:
@@ -189,9 +200,12 @@ def run_dask(jobs: list[dict], address: str):
     else:
         client = Client(address)
     try:
-        futures = {client.submit(grade_one, job, pure=False,
-                                 key=f"grade-{job['assignment']}-{job['student']}-{time.time_ns()}"): job
-                   for job in jobs}
+        futures = {
+            client.submit(
+                grade_one, job, pure=False, key=f"grade-{job['assignment']}-{job['student']}-{time.time_ns()}"
+            ): job
+            for job in jobs
+        }
         for future in as_completed(futures):
             try:
                 yield future.result()
@@ -204,8 +218,18 @@ def run_dask(jobs: list[dict], address: str):
 
 
 def error_result(job: dict, reason: str) -> dict:
-    return {"assignment": job["assignment"], "student": job["student"], "fingerprint": None, "status": "error",
-            "scores": {}, "max_scores": {}, "messages": {}, "score": 0.0, "max_score": 0.0, "log_tail": reason}
+    return {
+        "assignment": job["assignment"],
+        "student": job["student"],
+        "fingerprint": None,
+        "status": "error",
+        "scores": {},
+        "max_scores": {},
+        "messages": {},
+        "score": 0.0,
+        "max_score": 0.0,
+        "log_tail": reason,
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -227,11 +251,16 @@ def audit(course: Course, results: list[dict]) -> list[str]:
         for result in results:
             for grade_id, value in result["scores"].items():
                 try:
-                    grade = gb.find_grade(grade_id, result["assignment"], result["assignment"], result["student"])
+                    grade = gb.find_grade(
+                        grade_id, result["assignment"], result["assignment"], result["student"]
+                    )
                 except MissingEntry:
                     continue
                 if grade.auto_score != value:
-                    fixed.append(f"{result['assignment']}/{result['student']}/{grade_id}: {grade.auto_score} -> {value}")
+                    fixed.append(
+                        f"{result['assignment']}/{result['student']}/{grade_id}: "
+                        f"{grade.auto_score} -> {value}"
+                    )
                     grade.auto_score = value
         gb.db.commit()
     return fixed
@@ -247,8 +276,11 @@ def run(args) -> int:
     if problem and not args.unsafe_no_sandbox:
         raise SystemExit(f"autograde: students' code must run in a sandbox, and {problem}.")
     if args.unsafe_no_sandbox:
-        print("[autograde] WARNING: --unsafe-no-sandbox: students' code runs as you, with your files, "
-              "network and processes in reach (only for notebooks you trust)", file=sys.stderr)
+        print(
+            "[autograde] WARNING: --unsafe-no-sandbox: students' code runs as you, with your files, "
+            "network and processes in reach (only for notebooks you trust)",
+            file=sys.stderr,
+        )
     assignments = args.assignments or [a for a in known if course.students(a)]
     state = State(course.grading / "tconv-grade-state.json")
     prepare(course, assignments, state)
@@ -262,36 +294,47 @@ def run(args) -> int:
                 continue
             fingerprint = submission_fingerprint(folder, course.source_notebook(assignment), library)
             previous = state.get(assignment, student)
-            if (not args.force and previous and previous.get("fingerprint") == fingerprint
-                    and previous.get("status") in ("graded", "unreadable")):
+            if (
+                not args.force
+                and previous
+                and previous.get("fingerprint") == fingerprint
+                and previous.get("status") in ("graded", "unreadable")
+            ):
                 skipped += 1
                 continue
-            jobs.append({
-                "root": str(course.root),
-                "grading": str(course.grading),
-                "db_url": course.db_url,  # resolved here: a remote Dask worker has no TCONV_GRADEBOOK_URL
-                "assignment": assignment,
-                "student": student,
-                "fingerprint": fingerprint,
-                "cell_timeout": args.cell_timeout,
-                "notebook_timeout": args.notebook_timeout,
-                "memory_limit": args.memory_limit,
-                "sandboxed": not args.unsafe_no_sandbox,
-            })
+            jobs.append(
+                {
+                    "root": str(course.root),
+                    "grading": str(course.grading),
+                    "db_url": course.db_url,  # resolved here: a remote Dask worker has no TCONV_GRADEBOOK_URL
+                    "assignment": assignment,
+                    "student": student,
+                    "fingerprint": fingerprint,
+                    "cell_timeout": args.cell_timeout,
+                    "notebook_timeout": args.notebook_timeout,
+                    "memory_limit": args.memory_limit,
+                    "sandboxed": not args.unsafe_no_sandbox,
+                }
+            )
     for item in missing:
         print(f"[autograde] no submission: {item}", file=sys.stderr)
     where = f" on {args.dask}" if args.dask else f" with {min(args.workers, max(len(jobs), 1))} worker(s)"
-    print(f"[autograde] {len(jobs)} to grade, {skipped} unchanged since the last run{where}", file=sys.stderr,
-          flush=True)
+    print(
+        f"[autograde] {len(jobs)} to grade, {skipped} unchanged since the last run{where}",
+        file=sys.stderr,
+        flush=True,
+    )
     progress = Progress(len(jobs))
     results = []
-    for result in (run_dask(jobs, args.dask) if args.dask else run_local(jobs, args.workers)):
+    for result in run_dask(jobs, args.dask) if args.dask else run_local(jobs, args.workers):
         state.put(result)
         results.append(result)
         progress.update(result)
         if result["status"] == "error":
-            print(f"[autograde] ERROR grading {result['assignment']}/{result['student']}: {result['log_tail']}",
-                  file=sys.stderr)
+            print(
+                f"[autograde] ERROR grading {result['assignment']}/{result['student']}: {result['log_tail']}",
+                file=sys.stderr,
+            )
     graded = [r for r in state.data["submissions"].values() if r.get("status") in ("graded", "unreadable")]
     for line in audit(course, graded):
         print(f"[autograde] WARNING: the gradebook changed during the run; restored {line}", file=sys.stderr)
@@ -299,8 +342,10 @@ def run(args) -> int:
     unreadable = sum(r["status"] == "unreadable" for r in results)
     failed = [f"{r['assignment']}/{r['student']}" for r in results if r["status"] == "failed"]
     elapsed = time.perf_counter() - progress.start
-    print(f"graded {len(results) - errors} notebook(s) in {_duration(elapsed)} ({skipped} unchanged, "
-          f"{unreadable} unreadable, {errors} error(s)); gradebook: {redact(course.db_url)}")
+    print(
+        f"graded {len(results) - errors} notebook(s) in {_duration(elapsed)} ({skipped} unchanged, "
+        f"{unreadable} unreadable, {errors} error(s)); gradebook: {redact(course.db_url)}"
+    )
     if failed:
         print(f"nbgrader could not grade: {', '.join(failed)} (their messages say why)")
     return 1 if errors else 0
@@ -317,6 +362,8 @@ def parse_bytes(text: str) -> int:
 
     match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)(i?B)?", text.strip(), re.I)
     if not match:
-        raise argparse.ArgumentTypeError(f"expected a size such as 8G, 512M or a number of bytes, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected a size such as 8G, 512M or a number of bytes, got {text!r}"
+        )
     scale = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}[match.group(2).upper()]
     return int(float(match.group(1)) * scale)

@@ -44,7 +44,9 @@ class BoundedKernelClient(AsyncKernelClient):
     """A kernel client whose sockets refuse frames over :data:`MAX_FRAME_BYTES` (ZeroMQ's MAXMSGSIZE)."""
 
     def _create_connected_socket(self, channel, identity=None):
-        self.context.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)  # the default of the sockets made from now on
+        self.context.setsockopt(
+            zmq.MAXMSGSIZE, MAX_FRAME_BYTES
+        )  # the default of the sockets made from now on
         return super()._create_connected_socket(channel, identity)
 
 
@@ -92,23 +94,41 @@ class GuardedExecute(Execute):
             cell, resources = super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._dead = "the kernel died in an earlier cell"
-            cell.outputs.append(error_output(
-                "DeadKernelError", "the kernel died while running this cell (os._exit(), a crash, a signal "
-                "or the memory limit); the cells after it were not run and score 0"))
+            cell.outputs.append(
+                error_output(
+                    "DeadKernelError",
+                    "the kernel died while running this cell (os._exit(), a crash, a signal "
+                    "or the memory limit); the cells after it were not run and score 0",
+                )
+            )
         except CellTimeoutError as exc:  # e.g. output still streaming long after the reply
-            cell.outputs.append(error_output("CellTimeoutError", str(exc).splitlines()[0] if str(exc) else "timeout"))
+            cell.outputs.append(
+                error_output("CellTimeoutError", str(exc).splitlines()[0] if str(exc) else "timeout")
+            )
         if self._received > 20 * self.output_limit:  # a note, not an error: printing costs no points
             from nbformat.v4 import new_output
 
-            cell.outputs.append(new_output("stream", name="stderr", text=f"[the grader kept the first "
-                                           f"{20 * self.output_limit} characters of this cell's output]\n"))
+            cell.outputs.append(
+                new_output(
+                    "stream",
+                    name="stderr",
+                    text=f"[the grader kept the first "
+                    f"{20 * self.output_limit} characters of this cell's output]\n",
+                )
+            )
         cut_outputs(cell, self.output_limit)
-        timed_out = any(o.get("ename") == "CellTimeoutError" for o in cell.outputs if o.output_type == "error")
+        timed_out = any(
+            o.get("ename") == "CellTimeoutError" for o in cell.outputs if o.output_type == "error"
+        )
         if self._dead is None and timed_out and not self._responsive():
             self._dead = "the kernel stopped responding after a cell ran past the time limit"
-            cell.outputs.append(error_output(
-                "KernelUnresponsive", "the kernel ignored the interrupt after the time limit and was stopped; "
-                "the cells after this one were not run"))
+            cell.outputs.append(
+                error_output(
+                    "KernelUnresponsive",
+                    "the kernel ignored the interrupt after the time limit and was stopped; "
+                    "the cells after this one were not run",
+                )
+            )
             self._kill()
         return cell, resources
 
@@ -189,8 +209,9 @@ def cut_outputs(cell, limit: int = OUTPUT_LIMIT_CHARS) -> None:
     """Megabytes of printing must not make megabytes of notebook (nbgrader's LimitOutput counts lines)."""
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream":
-            output["text"] = _cut("".join(output["text"]) if isinstance(output["text"], list) else output["text"],
-                                  limit)
+            output["text"] = _cut(
+                "".join(output["text"]) if isinstance(output["text"], list) else output["text"], limit
+            )
         elif output.get("output_type") == "error":
             output["evalue"] = _cut(output.get("evalue", ""), limit)
             output["traceback"] = [_cut(line, limit) for line in output.get("traceback", [])[:200]]

@@ -82,6 +82,7 @@ def grade_one(job: dict) -> dict:
     try:
         run = run_notebook(course, job, uid)
         verified_at = time.perf_counter()
+        run.timings["nbgrader"] = verified_at - start - run.timings["kernel_start"] - run.timings["cells"]
         verdicts = verify_parts(course, job, cells, run, uid)
         run.timings["verify"] = time.perf_counter() - verified_at
         scores = score(course, job, cells, run, verdicts)
@@ -116,8 +117,13 @@ def run_notebook(course: Course, job: dict, uid: int | None) -> NotebookRun:
     with tempfile.TemporaryDirectory(prefix="tconv-grade-") as tmp:
         private = Path(tmp)
         private.chmod(0o711)
-        spec = sandbox.notebook_spec(private, uid, limits, {"TCONV_STUDENT_ID": student, "TCONV_GRADING": "deferred"},
-                                     sandboxed=job["sandboxed"])
+        spec = sandbox.notebook_spec(
+            private,
+            uid,
+            limits,
+            {"TCONV_STUDENT_ID": student, "TCONV_GRADING": "deferred"},
+            sandboxed=job["sandboxed"],
+        )
         sandbox.kernelspec(private, spec.write(private / "kernel-spec.json"))
         os.environ.update(JUPYTER_PATH=str(private), JUPYTER_RUNTIME_DIR=str(private / "runtime"))
         executor = GuardedExecute(config=_config(course, job, private))
@@ -134,12 +140,20 @@ def run_notebook(course: Course, job: dict, uid: int | None) -> NotebookRun:
         except Exception:  # noqa: BLE001 -- treated as not graded
             notebook = None
     timings = dict(getattr(executor, "timings", {}) or {"kernel_start": 0.0, "cells": 0.0})
-    return NotebookRun(path, notebook, _cell_errors(notebook) if notebook is not None else {},
-                       dict(getattr(executor, "handovers", {})), crashed, log, timings)
+    return NotebookRun(
+        path,
+        notebook,
+        _cell_errors(notebook) if notebook is not None else {},
+        dict(getattr(executor, "handovers", {})),
+        crashed,
+        log,
+        timings,
+    )
 
 
-def verify_parts(course: Course, job: dict, cells: list[GradedCell], run: NotebookRun,
-                 uid: int | None) -> dict[str, verify.Verdict]:
+def verify_parts(
+    course: Course, job: dict, cells: list[GradedCell], run: NotebookRun, uid: int | None
+) -> dict[str, verify.Verdict]:
     """The verdict on every part whose test cell reached its hidden test (:func:`reached`)."""
     functions = {c.part: run.handovers[c.grade_id][1] for c in reached(cells, run)}
     if not functions:
@@ -153,14 +167,18 @@ def verify_parts(course: Course, job: dict, cells: list[GradedCell], run: Notebo
 def reached(cells: list[GradedCell], run: NotebookRun) -> list[GradedCell]:
     """Test cells that ran to their hidden test: the hand-over marker is their only error, and
     what they handed over is their own part."""
-    return [c for c in cells
-            if c.part is not None
-            and run.handovers.get(c.grade_id, ("", b""))[0] == c.part
-            and [e[0] for e in run.errors.get(c.grade_id, [])] == [DEFERRED]]
+    return [
+        c
+        for c in cells
+        if c.part is not None
+        and run.handovers.get(c.grade_id, ("", b""))[0] == c.part
+        and [e[0] for e in run.errors.get(c.grade_id, [])] == [DEFERRED]
+    ]
 
 
-def score(course: Course, job: dict, cells: list[GradedCell], run: NotebookRun,
-          verdicts: dict[str, verify.Verdict]) -> Scores:
+def score(
+    course: Course, job: dict, cells: list[GradedCell], run: NotebookRun, verdicts: dict[str, verify.Verdict]
+) -> Scores:
     """Points per test cell: a hidden test's verdict, nbgrader's own score for a cell without one."""
     nbgrader = _nbgrader_scores(course, job) if any(c.part is None for c in cells) else {}
     scores, messages, maximum = {}, {}, {}
@@ -181,8 +199,14 @@ def score(course: Course, job: dict, cells: list[GradedCell], run: NotebookRun,
     return Scores(scores, maximum, messages)
 
 
-def record(course: Course, job: dict, cells: list[GradedCell], run: NotebookRun,
-           verdicts: dict[str, verify.Verdict], scores: Scores) -> None:
+def record(
+    course: Course,
+    job: dict,
+    cells: list[GradedCell],
+    run: NotebookRun,
+    verdicts: dict[str, verify.Verdict],
+    scores: Scores,
+) -> None:
     """The verdicts into the autograded notebook, the verified scores into the gradebook."""
     if run.notebook is not None:
         _annotate(run, cells, verdicts)
@@ -218,13 +242,25 @@ def _config(course: Course, job: dict, private: Path):
 
     config = Config(course.config)
     runtime = private / "runtime"
-    config.merge(Config({
-        "Execute": {"timeout": int(job.get("cell_timeout") or 60), "kernel_name": sandbox.KERNEL_NAME},
-        "GuardedExecute": {"notebook_timeout": float(job.get("notebook_timeout") or 1800)},
-        "KernelManager": {"transport": "ipc", "ip": str(runtime / "kernel"),
-                          "connection_file": str(runtime / "kernel.json")},
-        "AsyncKernelManager": {"client_class": f"{BoundedKernelClient.__module__}.BoundedKernelClient"},
-    }))
+    config.merge(
+        Config(
+            {
+                "Execute": {
+                    "timeout": int(job.get("cell_timeout") or 60),
+                    "kernel_name": sandbox.KERNEL_NAME,
+                },
+                "GuardedExecute": {"notebook_timeout": float(job.get("notebook_timeout") or 1800)},
+                "KernelManager": {
+                    "transport": "ipc",
+                    "ip": str(runtime / "kernel"),
+                    "connection_file": str(runtime / "kernel.json"),
+                },
+                "AsyncKernelManager": {
+                    "client_class": f"{BoundedKernelClient.__module__}.BoundedKernelClient"
+                },
+            }
+        )
+    )
     return config
 
 
@@ -234,7 +270,13 @@ def _autograde(course: Course, job: dict, executor: GuardedExecute) -> tuple[str
     from nbgrader.converters import Autograde
     from nbgrader.converters.base import NbGraderException
     from nbgrader.coursedir import CourseDirectory
-    from nbgrader.preprocessors import AssignLatePenalties, CheckCellMetadata, IgnorePattern, LimitOutput, SaveAutoGrades
+    from nbgrader.preprocessors import (
+        AssignLatePenalties,
+        CheckCellMetadata,
+        IgnorePattern,
+        LimitOutput,
+        SaveAutoGrades,
+    )
 
     config = executor.config
     coursedir = CourseDirectory(config=config)
@@ -242,8 +284,15 @@ def _autograde(course: Course, job: dict, executor: GuardedExecute) -> tuple[str
     coursedir.student_id = job["student"]
     app = Autograde(coursedir=coursedir, config=config)
     # set here, not through the configuration, which would copy the executor (and lose what it collects)
-    app.autograde_preprocessors = [executor, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-                                   AssignLatePenalties, CheckCellMetadata]
+    app.autograde_preprocessors = [
+        executor,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
     app.force = True
     app.create_student = True
     buffer = StringIO()
@@ -280,16 +329,21 @@ def _cell_errors(notebook) -> dict[str, list[tuple[str, str]]]:
     for cell in notebook.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id is not None and cell.cell_type == "code":
-            errors[grade_id] = [(o.get("ename", ""), _ANSI.sub("", o.get("evalue", "") or ""))
-                                for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            errors[grade_id] = [
+                (o.get("ename", ""), _ANSI.sub("", o.get("evalue", "") or ""))
+                for o in cell.get("outputs", [])
+                if o.get("output_type") == "error"
+            ]
     return errors
 
 
 def _not_reached(cell: GradedCell, run: NotebookRun) -> str:
     if cell.grade_id not in run.errors:
         return "the hidden tests were never reached: the test cell is missing from the notebook"
-    return ("the hidden tests were never reached: the test cell ran, but its check() did not hand your "
-            "function to the grader (was check replaced?)")
+    return (
+        "the hidden tests were never reached: the test cell ran, but its check() did not hand your "
+        "function to the grader (was check replaced?)"
+    )
 
 
 def _first_error(errors: list[tuple[str, str]]) -> str:
@@ -326,8 +380,11 @@ def _annotate(run: NotebookRun, cells: list[GradedCell], verdicts: dict[str, ver
         kept = [o for o in outputs if not (o.get("output_type") == "error" and o.get("ename") == DEFERRED)]
         if c.grade_id in ran and c.part in verdicts:
             verdict = verdicts[c.part]
-            kept.append(new_output("stream", name="stdout", text=f"{verdict.message} (verified by the grader)\n")
-                        if verdict.passed else error_output("GradingFailure", verdict.message))
+            kept.append(
+                new_output("stream", name="stdout", text=f"{verdict.message} (verified by the grader)\n")
+                if verdict.passed
+                else error_output("GradingFailure", verdict.message)
+            )
         elif len(kept) < len(outputs):
             kept.append(error_output("GradingFailure", "the function was not handed to the grader"))
         cell.outputs = kept

@@ -13,8 +13,11 @@ def _draw_conv1d_matrix(rng):
     n = int(rng.integers(max(k - 2 * p, 1), 9))
     weight = small_array(rng, k)
     expected = conv_matrix(weight[None, None], (1, n), stride=s, padding=p)
-    return Case(f"weight={weight.tolist()}, input_length={n}, {fmt_params(stride=s, padding=p)}",
-                (weight, n, s, p), expected=expected)
+    return Case(
+        f"weight={weight.tolist()}, input_length={n}, {fmt_params(stride=s, padding=p)}",
+        (weight, n, s, p),
+        expected=expected,
+    )
 
 
 def _draw_conv_transpose1d_matrix(rng):
@@ -25,9 +28,12 @@ def _draw_conv_transpose1d_matrix(rng):
     y, weight = small_array(rng, n_in), small_array(rng, k)
     expected = conv_transpose1d(y[None, None], weight[None, None], stride=s, padding=p)[0, 0]
     refs = torch_reference("conv_transpose1d", y[None, None], weight[None, None], stride=s, padding=p)
-    return Case(f"y={y.tolist()}, weight={weight.tolist()}, {fmt_params(stride=s, padding=p)}",
-                (y, weight, s, p), expected=expected,
-                references={key: value[0, 0] for key, value in refs.items()})
+    return Case(
+        f"y={y.tolist()}, weight={weight.tolist()}, {fmt_params(stride=s, padding=p)}",
+        (y, weight, s, p),
+        expected=expected,
+        references={key: value[0, 0] for key, value in refs.items()},
+    )
 
 
 def _draw_conv2d_matrix(rng):
@@ -36,8 +42,11 @@ def _draw_conv2d_matrix(rng):
     h, w = (int(v) for v in rng.integers(max(kh, kw), 6, 2))
     weight = small_array(rng, (kh, kw))
     expected = conv_matrix(weight[None, None], (1, h, w), stride=s, padding=p)
-    return Case(f"weight.shape={weight.shape}, input_shape={(h, w)}, {fmt_params(stride=s, padding=p)}",
-                (weight, (h, w), s, p), expected=expected)
+    return Case(
+        f"weight.shape={weight.shape}, input_shape={(h, w)}, {fmt_params(stride=s, padding=p)}",
+        (weight, (h, w), s, p),
+        expected=expected,
+    )
 
 
 def _draw_conv1d_input_grad(rng):
@@ -48,8 +57,12 @@ def _draw_conv1d_input_grad(rng):
     grad_output = small_array(rng, n_out)
     # d<grad_output, conv1d(x)>/dx = C^T grad_output, C of the length-n convolution
     expected = conv_matrix(weight[None, None], (1, n), stride=s, padding=p).T @ grad_output
-    return Case(f"grad_output={grad_output.tolist()}, weight={weight.tolist()}, input_length={n}, "
-                f"{fmt_params(stride=s, padding=p)}", (grad_output, weight, n, s, p), expected=expected)
+    return Case(
+        f"grad_output={grad_output.tolist()}, weight={weight.tolist()}, input_length={n}, "
+        f"{fmt_params(stride=s, padding=p)}",
+        (grad_output, weight, n, s, p),
+        expected=expected,
+    )
 
 
 register(Part("algebra.conv1d_matrix", "Part A: the convolution matrix C (1D)", _draw_conv1d_matrix))

@@ -39,8 +39,12 @@ def _draw_conv_transpose1d_polyphase(rng):
     x, weight = small_array(rng, n), small_array(rng, k)
     expected = artifacts.conv_transpose1d_polyphase(x[None], weight[None, None], stride=s, padding=p)[0]
     refs = torch_reference("conv_transpose1d", x[None, None], weight[None, None], stride=s, padding=p)
-    return Case(f"x={x.tolist()}, weight={weight.tolist()}, {fmt_params(stride=s, padding=p)}",
-                (x, weight, s, p), expected=expected, references={key: v[0, 0] for key, v in refs.items()})
+    return Case(
+        f"x={x.tolist()}, weight={weight.tolist()}, {fmt_params(stride=s, padding=p)}",
+        (x, weight, s, p),
+        expected=expected,
+        references={key: v[0, 0] for key, v in refs.items()},
+    )
 
 
 def _draw_checkerboard_score(rng):
@@ -56,19 +60,50 @@ def _draw_checkerboard_score(rng):
         image = np.tile(period, (h // sh + 1, w // sw + 1))[:h, :w] + 0.25 * small_array(rng, (h, w))
     else:
         image = small_array(rng, (h, w))
-    return Case(f"image.shape={image.shape}, stride={stride}", (image, stride),
-                expected=float(artifacts.checkerboard_score(image, stride)))
+    return Case(
+        f"image.shape={image.shape}, stride={stride}",
+        (image, stride),
+        expected=float(artifacts.checkerboard_score(image, stride)),
+    )
 
 
-register(Part("artifacts.coverage1d", "Part A: coverage counts in 1D",
-              Wide(_draw_coverage1d, lambda rng: _draw_coverage1d(rng, k_max=60, s_max=30, n_max=300)),
-              n_cases=12))
-register(Part("artifacts.coverage_variance", "Part B: the variance of the coverage",
-              Wide(_draw_coverage_variance, lambda rng: _draw_coverage_variance(rng, s_max=10**4)), n_cases=12))
-register(Part("artifacts.polyphase_kernels", "Part C: the polyphase sub-kernels", _draw_polyphase_kernels,
-              n_cases=10))
-register(Part("artifacts.conv_transpose1d_polyphase",
-              "Part D: the transposed convolution as s convolutions, interleaved",
-              _draw_conv_transpose1d_polyphase, n_cases=10))
-register(Part("artifacts.checkerboard_score", "Part E: one number for a checkerboard",
-              _draw_checkerboard_score, n_cases=10))
+register(
+    Part(
+        "artifacts.coverage1d",
+        "Part A: coverage counts in 1D",
+        Wide(_draw_coverage1d, lambda rng: _draw_coverage1d(rng, k_max=60, s_max=30, n_max=300)),
+        n_cases=12,
+    )
+)
+register(
+    Part(
+        "artifacts.coverage_variance",
+        "Part B: the variance of the coverage",
+        Wide(_draw_coverage_variance, lambda rng: _draw_coverage_variance(rng, s_max=10**4)),
+        n_cases=12,
+    )
+)
+register(
+    Part(
+        "artifacts.polyphase_kernels",
+        "Part C: the polyphase sub-kernels",
+        _draw_polyphase_kernels,
+        n_cases=10,
+    )
+)
+register(
+    Part(
+        "artifacts.conv_transpose1d_polyphase",
+        "Part D: the transposed convolution as s convolutions, interleaved",
+        _draw_conv_transpose1d_polyphase,
+        n_cases=10,
+    )
+)
+register(
+    Part(
+        "artifacts.checkerboard_score",
+        "Part E: one number for a checkerboard",
+        _draw_checkerboard_score,
+        n_cases=10,
+    )
+)

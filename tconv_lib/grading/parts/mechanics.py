@@ -26,8 +26,12 @@ def _draw_scatter_1d(rng):
     x, weight = small_array(rng, n), small_array(rng, k)
     expected = conv_transpose1d(x[None, None], weight[None, None], stride=s)[0, 0]
     refs = torch_reference("conv_transpose1d", x[None, None], weight[None, None], stride=s)
-    return Case(f"x={x.tolist()}, weight={weight.tolist()}, stride={s}", (x, weight, s),
-                expected=expected, references={key: v[0, 0] for key, v in refs.items()})
+    return Case(
+        f"x={x.tolist()}, weight={weight.tolist()}, stride={s}",
+        (x, weight, s),
+        expected=expected,
+        references={key: v[0, 0] for key, v in refs.items()},
+    )
 
 
 def _draw_single_channel_2d(rng, with_padding: bool):
@@ -43,11 +47,15 @@ def _draw_single_channel_2d(rng, with_padding: bool):
         padding = tuple(int(rng.integers(0, (f - 1) // 2 + 1)) for f in full)
         padding = padding[0] if rng.random() < 0.3 and padding[0] == padding[1] else padding
     expected = conv_transpose2d(x[None, None], weight[None, None], stride=stride, padding=padding)[0, 0]
-    refs = torch_reference("conv_transpose2d", x[None, None], weight[None, None], stride=stride,
-                            padding=padding)
-    return Case(f"x.shape={x.shape}, weight.shape={weight.shape}, "
-                f"{fmt_params(stride=stride, padding=padding)}", (x, weight, stride, padding),
-                expected=expected, references={key: v[0, 0] for key, v in refs.items()})
+    refs = torch_reference(
+        "conv_transpose2d", x[None, None], weight[None, None], stride=stride, padding=padding
+    )
+    return Case(
+        f"x.shape={x.shape}, weight.shape={weight.shape}, {fmt_params(stride=stride, padding=padding)}",
+        (x, weight, stride, padding),
+        expected=expected,
+        references={key: v[0, 0] for key, v in refs.items()},
+    )
 
 
 def _draw_zero_insert(rng):
@@ -62,20 +70,42 @@ def _draw_zero_insert(rng):
 
 
 register(Part("mechanics.scatter_1d", "Part A: stamping in 1D", _draw_scatter_1d))
-register(Part("mechanics.scatter_2d", "Part B: stamping in 2D, with padding",
-              lambda rng: _draw_single_channel_2d(rng, with_padding=True)))
+register(
+    Part(
+        "mechanics.scatter_2d",
+        "Part B: stamping in 2D, with padding",
+        lambda rng: _draw_single_channel_2d(rng, with_padding=True),
+    )
+)
 register(Part("mechanics.zero_insert", "Part C: zero insertion", _draw_zero_insert))
-register(Part("mechanics.zero_insertion_2d", "Part D: zero insertion + convolution with the flipped kernel",
-              lambda rng: _draw_single_channel_2d(rng, with_padding=True)))
+register(
+    Part(
+        "mechanics.zero_insertion_2d",
+        "Part D: zero insertion + convolution with the flipped kernel",
+        lambda rng: _draw_single_channel_2d(rng, with_padding=True),
+    )
+)
+
+
 def _forward(case: references.Case, rng) -> Case:
     """Call ``f(x, weight, bias, **params)`` on fresh inputs; expect tconv_lib's output and PyTorch's."""
     arrays = fresh_inputs(case, rng)
     args = (arrays["x"], arrays["weight"], arrays["bias"])
-    return Case(describe_catalogue_case(case, "x", "weight", "bias"), args, dict(case.params),
-                expected=transposed.conv_transpose2d(*args, **case.params),
-                references=torch_reference("conv_transpose2d", *args, **case.params))
+    return Case(
+        describe_catalogue_case(case, "x", "weight", "bias"),
+        args,
+        dict(case.params),
+        expected=transposed.conv_transpose2d(*args, **case.params),
+        references=torch_reference("conv_transpose2d", *args, **case.params),
+    )
 
 
 # every argument set of conv_transpose2d, one hyper-parameter after the other
-register(Part("mechanics.conv_transpose2d", "Part E: conv_transpose2d with PyTorch's full signature",
-              FromCatalogue("conv_transpose2d", _forward, CONV_TRANSPOSE2D_STRATA), n_cases=10))
+register(
+    Part(
+        "mechanics.conv_transpose2d",
+        "Part E: conv_transpose2d with PyTorch's full signature",
+        FromCatalogue("conv_transpose2d", _forward, CONV_TRANSPOSE2D_STRATA),
+        n_cases=10,
+    )
+)

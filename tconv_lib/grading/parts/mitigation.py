@@ -18,10 +18,15 @@ def _draw_upsample_nearest(rng):
     x = small_array(rng, (*channels, *(int(v) for v in rng.integers(1, 5, 2))))
     expected = mitigation.upsample_nearest2d(x, scale)
     sh, sw = scale if isinstance(scale, tuple) else (scale, scale)
-    refs = torch_reference("interpolate", x.reshape(1, -1, *x.shape[-2:]), scale_factor=(sh, sw),
-                            mode="nearest")
-    return Case(f"x.shape={x.shape}, scale={scale}", (x, scale), expected=expected,
-                references={key: v.reshape(expected.shape) for key, v in refs.items()})
+    refs = torch_reference(
+        "interpolate", x.reshape(1, -1, *x.shape[-2:]), scale_factor=(sh, sw), mode="nearest"
+    )
+    return Case(
+        f"x.shape={x.shape}, scale={scale}",
+        (x, scale),
+        expected=expected,
+        references={key: v.reshape(expected.shape) for key, v in refs.items()},
+    )
 
 
 def _draw_resize_conv(rng):
@@ -44,11 +49,16 @@ def _draw_resize_conv(rng):
     else:
         up = F.interpolate(torch.from_numpy(x)[None, None], scale_factor=s, mode="nearest")
         (top, bottom), (left, right) = pads
-        refs["PyTorch"] = F.conv2d(F.pad(up, (left, right, top, bottom)),
-                                   torch.from_numpy(weight)[None, None])[0, 0].numpy()
+        refs["PyTorch"] = F.conv2d(
+            F.pad(up, (left, right, top, bottom)), torch.from_numpy(weight)[None, None]
+        )[0, 0].numpy()
     params = dict(kernel_size=k, stride=s, padding=p, output_padding=op)
-    return Case(f"x.shape={x.shape}, weight.shape={weight.shape}, {fmt_params(**params)}",
-                (x, weight, k, s, p, op), expected=expected, references=refs)
+    return Case(
+        f"x.shape={x.shape}, weight.shape={weight.shape}, {fmt_params(**params)}",
+        (x, weight, k, s, p, op),
+        expected=expected,
+        references=refs,
+    )
 
 
 def _draw_bilinear_kernel(rng, k_max=13):
@@ -74,9 +84,20 @@ def _draw_icnr(rng):
 
 
 register(Part("mitigation.upsample_nearest", "Part A: nearest-neighbour upsampling", _draw_upsample_nearest))
-register(Part("mitigation.resize_conv", "Part B: resize, then convolve, to the transposed layer's size",
-              _draw_resize_conv, n_cases=10))
-register(Part("mitigation.bilinear_kernel", "Part C: the bilinear kernel",
-              Wide(_draw_bilinear_kernel, lambda rng: _draw_bilinear_kernel(rng, k_max=400))))
+register(
+    Part(
+        "mitigation.resize_conv",
+        "Part B: resize, then convolve, to the transposed layer's size",
+        _draw_resize_conv,
+        n_cases=10,
+    )
+)
+register(
+    Part(
+        "mitigation.bilinear_kernel",
+        "Part C: the bilinear kernel",
+        Wide(_draw_bilinear_kernel, lambda rng: _draw_bilinear_kernel(rng, k_max=400)),
+    )
+)
 register(Part("mitigation.pixel_shuffle", "Part D: pixel shuffle", _draw_pixel_shuffle, n_cases=10))
 register(Part("mitigation.icnr", "Part E: ICNR initialisation", _draw_icnr))
