@@ -1205,7 +1205,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="compute every fixture with PyTorch")
     gen.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    gen.add_argument("--out", default=None, help="folder to write (default: tconv_lib/grading/reference_data)")
+    gen.add_argument("--out", default=None, help="folder to write (default: the package's reference_data)")
     chk = commands.add_parser("check", help="compare tconv_lib (and PyTorch run now) with the fixtures")
     chk.add_argument("--root", default=None, help="folder of the fixtures (default: the package's)")
     chk.add_argument(
