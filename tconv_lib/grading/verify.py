@@ -170,7 +170,8 @@ def _write_job(folder: Path, names, functions, cases, parts) -> None:
 def _read_results(folder: Path) -> list[dict]:
     """The runner's records, values decoded (:func:`.runner.decode`); bad ones become errors."""
     try:
-        fd = os.open(folder / "results.jsonl", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        fd = os.open(folder / "results.jsonl", flags)
     except OSError:
         return []
     with os.fdopen(fd, "rb") as f:
