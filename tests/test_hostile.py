@@ -210,6 +210,7 @@ grading.check = _forging_check
 def read_solutions(course: Path) -> str:
     return f"""\
 import glob, json, pathlib, tconv_lib
+SOLUTIONS = ""
 library_root = pathlib.Path(tconv_lib.__file__).resolve().parents[1]
 candidates = [library_root / "solutions" / "geometry" / "geometry.ipynb",
               pathlib.Path({str(course)!r}) / "solutions" / "geometry" / "geometry.ipynb"]
@@ -221,12 +222,17 @@ for path in candidates:
     except Exception as error:
         print("could not read", path, type(error).__name__)
         continue
-    for cell in source["cells"]:
-        if cell["metadata"].get("nbgrader", {{}}).get("solution"):
-            print("".join(cell["source"]))
-            exec("".join(cell["source"]))
+    SOLUTIONS = "\\n".join("".join(cell["source"]) for cell in source["cells"]
+                            if cell["metadata"].get("nbgrader", {{}}).get("solution"))
+    print(SOLUTIONS)
     break
 """
+
+
+# appended to each solution cell of the release: the instructor's functions replace the student's
+EXEC_SOLUTIONS = "exec(SOLUTIONS)\n"
+SOLUTION_CELLS = ("conv_transpose_output_size", "reachable_output_sizes", "output_padding_for",
+                  "keras_to_torch_padding")
 
 
 def compute_own_hidden_cases(grading: Path) -> str:
@@ -244,8 +250,7 @@ TABLE = {{}}
 for rng in [keys.practice_rng(student, "geometry.keras_padding")] + [
         keys.graded_rng(secret, student, "geometry.keras_padding") for secret in secrets]:
     for case in PARTS["geometry.keras_padding"].cases(rng):
-        if case.raises is None:
-            TABLE[case.args] = case.expected
+        TABLE[case.args] = case.expected if case.raises is None else "raise"
 print(len(TABLE), "answers in the table")
 """
 
@@ -253,7 +258,10 @@ print(len(TABLE), "answers in the table")
 TABLE_LOOKUP = (
     KERAS_VISIBLE
     + """\
-    return TABLE.get((kernel_size, stride, padding), table.get((kernel_size, stride, padding), (9, 9)))
+    answer = TABLE.get((kernel_size, stride, padding), table.get((kernel_size, stride, padding), (9, 9)))
+    if answer == "raise":
+        raise ValueError("inexpressible")
+    return answer
 """
 )
 DELEGATE_IN_A_THREAD = """\
@@ -394,7 +402,8 @@ for pattern in ({str(grading)!r} + "/**/*.ipynb", {str(grading)!r} + "/gradebook
                 {str(course)!r} + "/**/*.ipynb", "/proc/*/cwd/*.ipynb"):
     for path in glob.glob(pattern, recursive=True):
         try:
-            print("READ", path, open(path, errors="replace").read()[:100000])
+            text = open(path, errors="replace").read()
+            print("READ", path, [line for line in text.splitlines() if "canary" in line][:20])
         except Exception as error:
             print("could not read", path, error)
 """
@@ -501,7 +510,7 @@ def cases(grading: Path) -> dict[str, Case]:
         ),
         "reads_the_solutions": Case(
             "geometry",
-            (new_cell("setup", read_solutions(ROOT)),),
+            (new_cell("setup", read_solutions(ROOT)), *(append(c, EXEC_SOLUTIONS) for c in SOLUTION_CELLS)),
             release=True,
             lost={
                 A: "NotImplementedError",

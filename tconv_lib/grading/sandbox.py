@@ -247,7 +247,7 @@ def _tconv_lib_dir() -> Path:
 
 
 def _system_binds(private: Path, uid: int | None) -> list[str]:
-    """Programs and libraries read-only, Python packages of the system hidden, a minimal /etc."""
+    """Programs and libraries read-only, and a minimal /etc."""
     args = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         path = Path("/") / name
@@ -255,10 +255,6 @@ def _system_binds(private: Path, uid: int | None) -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    # the system's own Python packages are not the course's: hide them
-    for hidden in [Path("/usr/lib/python3/dist-packages"), *Path("/usr/local/lib").glob("python3*")]:
-        if hidden.is_dir():
-            args += ["--tmpfs", str(hidden)]
     etc = private / "etc"
     etc.mkdir(exist_ok=True)
     who = uid if uid is not None else os.getuid()
@@ -301,12 +297,24 @@ def _python_binds(kind: str) -> list[str]:
     args = _parents(binds)
     for path in binds:
         args += ["--ro-bind", str(path), str(path)]
-    # the installation's own packages are not the course's (a venv does not use them; verify must not)
-    base = Path(sys.base_prefix).resolve()
-    for site in _site_packages(base):
-        if not site.is_relative_to("/usr") and Path(sys.prefix).resolve() != base:
-            args += ["--tmpfs", str(site)]
+    for folder in _other_packages(kind):  # hidden under an empty folder
+        args += ["--tmpfs", str(folder)]
     return args
+
+
+def _other_packages(kind: str) -> list[Path]:
+    """Folders of Python packages a sandbox must not see: the system's and the interpreter's own.
+
+    A notebook keeps the course's environment; a verification keeps none (NumPy and
+    cloudpickle are mounted for it alone), so a child process it starts finds none either.
+    """
+    lib = [Path("/usr/lib"), Path("/usr/local/lib")]
+    candidates = {Path("/usr/lib/python3/dist-packages"), *_site_packages(Path(sys.base_prefix))}
+    for folder in lib:
+        candidates.update(folder.glob("python3*/site-packages"))
+        candidates.update(folder.glob("python3*/dist-packages"))
+    keep = {p.resolve() for p in _site_packages(Path(sys.prefix))} if kind == "notebook" else set()
+    return sorted({p.resolve() for p in candidates if p.is_dir()} - keep)
 
 
 def _work_files(source: Path, dest: str) -> tuple[list[str], list[int]]:
