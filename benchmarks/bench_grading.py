@@ -162,7 +162,7 @@ def sandbox_costs(repeats: int = 3) -> dict[str, float]:
     """
     import pickle
 
-    from jupyter_client.manager import start_new_kernel
+    from jupyter_client.manager import KernelManager
 
     from tconv_lib.grading import sandbox, verify
     from tconv_lib.grading.cases import Case, Part
@@ -179,12 +179,13 @@ def sandbox_costs(repeats: int = 3) -> dict[str, float]:
                 sandbox.kernelspec(private, spec.write(private / "spec.json"))
                 os.environ["JUPYTER_PATH"] = str(private)
                 start = time.perf_counter()
-                km, kc = start_new_kernel(
-                    kernel_name=sandbox.KERNEL_NAME,
-                    transport="ipc",
-                    ip=str(private / "runtime" / "kernel"),
-                    connection_file=str(private / "runtime" / "kernel.json"),
-                )
+                km = KernelManager(kernel_name=sandbox.KERNEL_NAME, transport="ipc",
+                                   ip=str(private / "runtime" / "kernel"),
+                                   connection_file=str(private / "runtime" / "kernel.json"))
+                km.start_kernel(cwd=tmp)
+                kc = km.client()
+                kc.start_channels()
+                kc.wait_for_ready(timeout=120)
                 kernel.append(time.perf_counter() - start)
                 kc.stop_channels()
                 km.shutdown_kernel(now=True)

@@ -455,13 +455,27 @@ def test_postgresql_gradebook():
     try:
         _submit(grading, "p1", GEOMETRY)
         _submit(grading, "p2", RELEASE)
+        # a student who knows where the gradebook is: the sandbox has no network and no credentials
+        nb = nbformat.read(str(GEOMETRY), as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell(
+            "import os, psycopg\n"
+            "print(sorted(os.environ))\n"
+            "try:\n"
+            f"    psycopg.connect({url!r}, connect_timeout=3).execute('UPDATE grade SET extra_credit = 5')\n"
+            "    print('CONNECTED')\n"
+            "except Exception as error:\n"
+            "    print('no gradebook:', type(error).__name__)\n"))
+        _submit(grading, "p3", nb)
         result = _command("autograde", "--grading", str(grading), "--db", url, "--workers", "2")
         assert "gradebook: postgresql" in result.stdout, result.stdout
         assert not (grading / "gradebook.db").exists(), "the SQLite gradebook was used instead"
-        scores = _scores(url, ["p1", "p2"])
-        assert scores["p1"] == FULL and set(scores["p2"].values()) == {0.0}, scores
+        scores = _scores(url, ["p1", "p2", "p3"])
+        assert scores["p1"] == FULL and scores["p3"] == FULL and set(scores["p2"].values()) == {0.0}, scores
+        printed = (grading / "autograded" / "p3" / "geometry" / "geometry.ipynb").read_text()
+        assert "no gradebook:" in printed and "CONNECTED" not in printed, "a sandbox reached PostgreSQL"
+        assert "'TCONV_GRADEBOOK_URL'" not in printed, "the gradebook's URL reached a sandbox"
         again = _command("autograde", "--grading", str(grading), "--db", url)
-        assert "0 to grade, 2 unchanged" in again.stderr, again.stderr
+        assert "0 to grade, 3 unchanged" in again.stderr, again.stderr
     finally:
         subprocess.run(["rm", "-rf", str(grading)], check=False)
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
