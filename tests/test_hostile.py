@@ -907,9 +907,8 @@ def test_attacks_saw_nothing_they_looked_for(batch):
     assert "no course secret" in printed("computes_own_hidden_cases")
     assert "could not read" in printed("reads_the_solutions")
     read = re.findall(r"^READ (\S+)", printed("reads_classmates_and_the_gradebook"), re.M)
-    assert read and all(path.startswith("/home/student/") for path in read), (
-        f"read outside its sandbox: {read}"
-    )
+    outside = [path for path in read if path.startswith((str(batch.grading), str(ROOT), "/tmp"))]
+    assert read and not outside, f"read outside its sandbox: {outside} (all it read: {read})"
 
 
 def test_feedback_never_shows_a_forged_pass(batch):
