@@ -9,8 +9,8 @@ format of what crosses the boundary is defined once.
 
 The job folder ``JOB`` holds
 
-* ``in/job.json``: ``{"parts": [{"part", "payload", "call_timeout", "calls": [{"args",
-  "kwargs"}]}]}``, every value encoded by :func:`encode`, arrays as ``in/*.npy``;
+* ``in/job.json``: ``{"allowed": [package, ...], "parts": [{"part", "payload", "call_timeout",
+  "calls": [{"args", "kwargs"}]}]}``, every value encoded by :func:`encode`, arrays as ``in/*.npy``;
 * ``in/<payload>``: the student's function, cloudpickled in their kernel;
 * ``out/`` (the only writable place): ``results.jsonl``, one JSON line per call as it
   finishes, ``{"part", "call", "status", "value"}``, and the ``.npy`` files its values name.
@@ -37,8 +37,6 @@ import stat
 import sys
 import traceback
 
-#: What graded code may import besides the standard library.
-ALLOWED_PACKAGES = ("numpy", "cloudpickle")
 #: NumPy's own convolutions: built from NumPy means built from its array operations.
 FORBIDDEN_NUMPY = ("convolve", "correlate")
 _ARRAY_NAME = re.compile(r"^[av]\d+_\d+(_\d+)*\.npy$")
@@ -190,15 +188,18 @@ class NotAllowed(ImportError):
 
 
 class _OnlyAllowed(importlib.abc.MetaPathFinder):
-    """Refuse every top-level package but the standard library and :data:`ALLOWED_PACKAGES`.
+    """Refuse every top-level package but the standard library and the job's ``allowed`` ones.
 
     In the sandbox nothing else exists anyway; this finder makes the same true where the
     runner runs without one (a student's own check), and gives the message.
     """
 
+    def __init__(self, allowed):
+        self.allowed = frozenset(allowed)
+
     def find_spec(self, name, path=None, target=None):
         top = name.partition(".")[0]
-        if top in ALLOWED_PACKAGES or top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        if top in self.allowed or top in sys.stdlib_module_names or top in sys.builtin_module_names:
             return None
         raise NotAllowed(
             f"No module named {top!r} here: graded functions may use NumPy and Python's "
@@ -276,14 +277,14 @@ def main(job: str, site: str | None = None) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
-    sys.meta_path.insert(0, _OnlyAllowed())
+    with open(os.path.join(job, "in", "job.json")) as f:
+        spec = json.load(f)
+    sys.meta_path.insert(0, _OnlyAllowed(spec["allowed"]))
     if site:
         sys.path.insert(0, site)
     import numpy  # noqa: F401 -- imported before the student's function, so its modules exist
 
     _forbid_numpy_convolutions()
-    with open(os.path.join(job, "in", "job.json")) as f:
-        spec = json.load(f)
     if hasattr(signal, "SIGALRM"):
         signal.signal(signal.SIGALRM, _on_alarm)
     with open(os.path.join(job, "out", "results.jsonl"), "a", buffering=1) as results:

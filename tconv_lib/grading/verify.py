@@ -150,7 +150,7 @@ def _stopped(why: str | None, part: Part) -> dict:
 
 def _write_job(folder: Path, names, functions, cases, parts) -> None:
     folder.mkdir(parents=True)
-    spec = {"parts": []}
+    spec = {"allowed": list(sandbox.ALLOWED_PACKAGES), "parts": []}
     for p, name in enumerate(names):
         payload = f"function_{p}.pickle"
         (folder / payload).write_bytes(functions[name])

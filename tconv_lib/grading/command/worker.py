@@ -28,7 +28,7 @@ import warnings
 from io import StringIO
 from pathlib import Path
 
-from .. import keys, sandbox, verify
+from .. import MODE_VARIABLE, keys, sandbox, verify
 from ..parts import PARTS
 from .course import Course, GradedCell, graded_cells
 from .execute import BoundedKernelClient, GuardedExecute, error_output
@@ -121,7 +121,7 @@ def run_notebook(course: Course, job: dict, uid: int | None) -> NotebookRun:
             private,
             uid,
             limits,
-            {"TCONV_STUDENT_ID": student, "TCONV_GRADING": "deferred"},
+            {"TCONV_STUDENT_ID": student, MODE_VARIABLE: "deferred"},
             sandboxed=job["sandboxed"],
         )
         sandbox.kernelspec(private, spec.write(private / "kernel-spec.json"))
