@@ -1,4 +1,4 @@
-"""Grading a class: ``python -m tconv_lib.grade collect | autograde | feedback | export``.
+"""Grading a class: ``python -m tconv_lib.grade collect | autograde | feedback | export | similarity``.
 
 A thin layer over stock nbgrader (same course folder, same gradebook, same files) that
 makes grading a real class fast, resumable and safe against hostile notebooks:
@@ -10,10 +10,12 @@ makes grading a real class fast, resumable and safe against hostile notebooks:
   NumPy-only sandbox; only verified scores reach the gradebook; a dead kernel or worker
   costs only its own notebook; a state file makes a re-run grade only what changed;
 * ``feedback`` and ``export`` generate nbgrader's feedback and a CSV of grades, with a
-  per-part summary.
+  per-part summary;
+* ``similarity`` reports how much code each student's parts share with classmates', the
+  instructor's solutions and the course library's.
 
 One module per subcommand (:mod:`.collect`, :mod:`.autograde`, :mod:`.feedback`,
-:mod:`.export`); :mod:`.worker` grades one submission, :mod:`.execute` runs its notebook,
+:mod:`.export`, :mod:`.similarity`); :mod:`.worker` grades one submission, :mod:`.execute` runs its notebook,
 :mod:`.course` knows the course's folders, fingerprints and state.
 """
 
@@ -23,7 +25,7 @@ import argparse
 import os
 import sys
 
-from . import autograde, collect, export, feedback
+from . import autograde, collect, export, feedback, similarity
 
 __all__ = ["main", "build_parser"]
 
@@ -101,6 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="grades CSV (default: <grading>/grades.csv)")
     p.add_argument("--summary", help="per-part summary CSV (default: <grading>/parts.csv)")
     p.set_defaults(func=export.run)
+
+    p = sub.add_parser("similarity", parents=[common], help="how alike students' code is, part by part")
+    p.add_argument(
+        "assignments", nargs="*", metavar="ASSIGNMENT", help="default: every assignment with submissions"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=similarity.THRESHOLD,
+        help=f"report pairs whose score reaches this (default {similarity.THRESHOLD:g})",
+    )
+    p.add_argument("--csv", help="every shared pair (default: <grading>/similarity.csv)")
+    p.add_argument("--html", help="the report (default: <grading>/similarity.html)")
+    p.set_defaults(func=similarity.run)
     return parser
 
 

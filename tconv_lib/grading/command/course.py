@@ -63,6 +63,10 @@ class Course:
         return self._dir("source_directory", "source")
 
     @property
+    def release(self) -> Path:
+        return self._dir("release_directory", "release")
+
+    @property
     def submitted(self) -> Path:
         return self._dir("submitted_directory", "submitted")
 

@@ -25,6 +25,7 @@ def run(args) -> int:
     state = State(course.grading / "tconv-grade-state.json")
     rows, parts = [], defaultdict(list)
     with Gradebook(course.db_url, course_id=course.course_id) as gb:
+        people = {s.id: (s.first_name or "", s.last_name or "", s.email or "") for s in gb.students}
         for assignment in gb.assignments:
             if args.assignments and assignment.name not in args.assignments:
                 continue
@@ -99,5 +100,50 @@ def run(args) -> int:
             f"{item['failures']:>5}  {item['most_common_failure'][:70]}"
             + (f" (x{item['times']})" if item["times"] else "")
         )
-    print(f"grades: {csv_path} ({len(rows)} rows); per-part summary: {summary_path}")
+    lms = write_lms_files(csv_path.parent, rows, people)
+    print(
+        f"grades: {csv_path} ({len(rows)} rows); per-part summary: {summary_path}; "
+        f"for learning platforms: {', '.join(str(p) for p in lms)}"
+    )
     return 0
+
+
+def write_lms_files(folder: Path, rows: list[dict], people: dict[str, tuple[str, str, str]]) -> list[Path]:
+    """``grades-canvas.csv`` and ``grades-moodle.csv``: one row per student, one column per assignment.
+
+    Canvas (Grades > Import): the columns ``Student, ID, SIS User ID, SIS Login ID, Section``, then
+    one per assignment, and a ``Points Possible`` row; Canvas matches students by ``ID`` (its user
+    id: collect with ``--id-from number``) and makes a new assignment for each new column.
+    Moodle (Grades > Import > CSV file): ``ID number, First name, Last name, Email address``, then
+    one per assignment; map ``Email address`` (import a roster with emails:
+    ``nbgrader db student import``) or ``ID number`` to Moodle's user field, and each assignment
+    column to a grade item.  A missing submission scores 0.
+    """
+    import csv
+
+    assignments = sorted({row["assignment"] for row in rows})
+    maximum = {a: max(float(r["max_score"] or 0) for r in rows if r["assignment"] == a) for a in assignments}
+    scores: dict[str, dict[str, float]] = {}
+    for row in rows:
+        scores.setdefault(row["student"], {})[row["assignment"]] = float(row["score"] or 0.0)
+    canvas, moodle = folder / "grades-canvas.csv", folder / "grades-moodle.csv"
+    with open(canvas, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *assignments])
+        writer.writerow(["    Points Possible", "", "", "", "", *(f"{maximum[a]:g}" for a in assignments)])
+        for student in sorted(scores):
+            first, last, _ = people.get(student, ("", "", ""))
+            name = f"{last}, {first}" if first and last else student
+            canvas_id = student if student.isdigit() else ""
+            writer.writerow(
+                [name, canvas_id, "", "", "", *(f"{scores[student].get(a, 0.0):g}" for a in assignments)]
+            )
+    with open(moodle, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["ID number", "First name", "Last name", "Email address", *assignments])
+        for student in sorted(scores):
+            first, last, email = people.get(student, ("", "", ""))
+            writer.writerow(
+                [student, first, last, email, *(f"{scores[student].get(a, 0.0):g}" for a in assignments)]
+            )
+    return [canvas, moodle]
