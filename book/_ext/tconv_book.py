@@ -202,7 +202,8 @@ def _font_awesome_icons() -> dict[tuple[str, str], tuple[int, int, str]]:
     # The bundle defines each pack as an object literal followed by d("fab", ...), d("far", ...), ...
     ends = [(m.start(), m.group(1)) for m in re.finditer(r'\b\w\("(fa[bsr])",\w\)', source)]
     icons, start = {}, 0
-    entry = re.compile(r'(?:"([a-z0-9-]+)"|\b([a-z][a-z0-9]*)):\[(\d+),(\d+),\[[^\]]*\],"[0-9a-f]+","([^"]+)"\]')
+    entry = re.compile(r'(?:"([a-z0-9-]+)"|\b([a-z][a-z0-9]*)):'
+                       r'\[(\d+),(\d+),\[[^\]]*\],"[0-9a-f]+","([^"]+)"\]')
     for end, pack in ends:
         for m in entry.finditer(source, start, end):
             icons.setdefault((pack, m.group(1) or m.group(2)), (int(m.group(3)), int(m.group(4)), m.group(5)))
@@ -230,7 +231,8 @@ def _icons_css(html_files) -> str:
         " (icons: CC BY 4.0, fontawesome.com/license/free): only the icons this site's pages use. */",
         ".fa-solid::before,.fa-brands::before,.fa-regular::before{content:\"\";display:inline-block;"
         "height:1em;vertical-align:-0.125em;background-color:currentColor;"
-        "-webkit-mask:var(--tconv-icon) center/contain no-repeat;mask:var(--tconv-icon) center/contain no-repeat}",
+        "-webkit-mask:var(--tconv-icon) center/contain no-repeat;"
+        "mask:var(--tconv-icon) center/contain no-repeat}",
         ".fa-lg{font-size:1.25em;line-height:.05em;vertical-align:-.075em}",
     ]
     for pack, name in sorted(wanted):
