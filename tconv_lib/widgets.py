@@ -1003,7 +1003,8 @@ class LiveExplorer:
             self.controls[control.name] = box
             if control.play:
                 play = widgets.Play(min=0, max=len(options) - 1, value=box.index, interval=800,
-                                    description=f"play {control.label}", tooltip=f"step through {control.label}")
+                                    description=f"play {control.label}",
+                                    tooltip=f"step through {control.label}")
                 widgets.jslink((play, "value"), (box, "index"))
                 rows.append(widgets.HBox([play, box]))
             else:

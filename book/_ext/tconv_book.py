@@ -31,6 +31,15 @@ Figures
     :mod:`tconv_lib.plotting` say what they show in their output's metadata
     (``{"image/png": {"alt": ...}}``); :func:`_render_image_with_alt` passes it on.
 
+Notebooks
+    Chapters are MyST text notebooks: JupyterLab opens them as notebooks
+    through jupytext (``python3 course.py jupyter-config``), and so does Binder
+    (``.binder/``).  Colab opens only ``.ipynb`` files from GitHub: the build
+    writes each chapter as a notebook, ``<site>/_notebooks/book/<page>.ipynb``
+    (jupytext, no outputs, a first cell that installs ``tconv_lib`` where it is
+    missing), the publishing workflow pushes them to the branch
+    ``tconv_notebooks_branch``, and the Colab button points there.
+
 Explorers
     ``TCONV_STATIC_SITE=1`` is set before any notebook runs (the kernels
     inherit the environment), so that ``explore(...)`` embeds every
@@ -63,6 +72,14 @@ EXPLORERS_SOURCE = BOOK / EXPLORERS_DIR
 MATHJAX_SOURCE = BOOK / VENDOR_DIR / "mathjax"
 SITE_SOURCE = HERE / "site"
 TEMPLATES = HERE / "templates"
+NOTEBOOKS_DIR = "_notebooks"
+COLAB_SETUP = """\
+# On Colab (or anywhere tconv_lib is missing): install the course's library.  It needs only
+# NumPy; Colab already has PyTorch, matplotlib, ipywidgets and scikit-learn.
+import importlib.util, subprocess, sys
+if importlib.util.find_spec("tconv_lib") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "git+{repository}@{branch}"], check=True)"""
 
 # The classes MyST marks its maths with (myst-parser's default), and the classes it marks whole
 # sections with so that MathJax leaves everything else alone.
@@ -167,7 +184,67 @@ def _tidy_page(app, pagename, templatename, context, doctree) -> None:
     context["css_files"] = [css for css in context.get("css_files", []) if used(css)]
     context["metatags"] = context.get("metatags", "") + '\n<link rel="icon" href="data:,">'
     if body:
-        context["body"] = re.sub(r"<img (?![^>]*\bloading=)", '<img loading="lazy" ', body)
+        body = re.sub(r"<img (?![^>]*\bloading=)", '<img loading="lazy" ', body)
+        # docutils puts citations (role doc-biblioentry) in a role="list", which ARIA requires to hold
+        # listitems: screen readers then skip the entries.  Each entry is a list item.
+        body = body.replace('role="doc-biblioentry"', 'role="listitem"')
+        context["body"] = body
+
+
+def _repository(app) -> tuple[str, str]:
+    options = app.config.html_theme_options
+    return options.get("repository_url", "").rstrip("/"), options.get("repository_branch", "main") or "main"
+
+
+def chapter_notebook(source: Path, repository: str, branch: str):
+    """A MyST text notebook as an ``.ipynb`` for Colab: no outputs, an install cell first."""
+    import jupytext
+    import nbformat
+
+    notebook = jupytext.read(source, fmt="md:myst")
+    setup = nbformat.v4.new_code_cell(COLAB_SETUP.format(repository=repository, branch=branch))
+    setup.metadata["tags"] = ["colab-setup"]
+    notebook.cells.insert(0, setup)
+    notebook.metadata.pop("jupytext", None)
+    return notebook
+
+
+def _colab_url(app, pagename: str) -> str | None:
+    repository, _ = _repository(app)
+    match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(\.git)?", repository)
+    if not match:
+        return None
+    colab = app.config.html_theme_options.get("launch_buttons", {}).get("colab_url", "").rstrip("/")
+    return (f"{colab}/github/{match.group(1)}/{match.group(2)}/blob/{app.config.tconv_notebooks_branch}/"
+            f"{pagename}.ipynb")
+
+
+def _launch_buttons(app, pagename, templatename, context, doctree) -> None:
+    """Point the Colab button at the chapter's notebook on the notebooks branch."""
+    url = _colab_url(app, pagename)
+
+    def walk(items):
+        for item in items or []:
+            if isinstance(item, dict):
+                if item.get("text") == "Colab" and url:
+                    item["url"] = url
+                walk(item.get("buttons"))
+
+    walk(context.get("header_buttons"))
+
+
+def _write_notebooks(app) -> None:
+    out = Path(app.outdir) / NOTEBOOKS_DIR
+    repository, branch = _repository(app)
+    for docname in sorted(app.env.found_docs):
+        source = Path(app.env.doc2path(docname))
+        if source.suffix != ".md" or "jupytext:" not in source.read_text(encoding="utf-8")[:400]:
+            continue
+        target = out / f"{docname}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        import nbformat
+
+        nbformat.write(chapter_notebook(source, repository, branch), target)
 
 
 def _render_image_with_alt(original):
@@ -245,6 +322,34 @@ def _icons_css(html_files) -> str:
     return "\n".join(rules) + "\n"
 
 
+def _subset_icon_fonts(css: str, folder: Path) -> str:
+    """The theme's CSS icons (admonitions, downloads) need Font Awesome's fonts: only their glyphs.
+
+    Subsets each font to the private-use characters the style sheet names (a few kB instead
+    of 270 kB), writes them as WOFF into ``folder`` and points the style sheet at them.
+    """
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    codepoints = {ord(c) for c in css if 0xE000 <= ord(c) <= 0xF8FF}
+    codepoints |= {int(h, 16) for h in re.findall(r"\\([ef][0-9a-f]{3})", css)}
+    folder.mkdir(parents=True, exist_ok=True)
+    webfonts = _theme_static() / "vendor" / "fontawesome" / "webfonts"
+    for font_file in sorted(webfonts.glob("*.ttf")):
+        font = TTFont(font_file)
+        subsetter = subset.Subsetter(subset.Options(flavor="woff", layout_features=[]))
+        subsetter.populate(unicodes=codepoints)
+        subsetter.subset(font)
+        font.flavor = "woff"
+        font.save(folder / f"{font_file.stem}.woff")
+    pattern = (r'url\(\.\./vendor/fontawesome/webfonts/(fa-[a-z]+-\d+)\.woff2\) format\("woff2"\),'
+               r'url\(\.\./vendor/fontawesome/webfonts/\1\.ttf\) format\("truetype"\)')
+    css, count = re.subn(pattern, rf'url(../../{SITE_DIR}/fonts/\1.woff) format("woff")', css)
+    if count != 3:
+        raise RuntimeError(f"expected the theme's 3 Font Awesome @font-face rules, found {count}")
+    return css
+
+
 def _copy_assets(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
@@ -255,8 +360,9 @@ def _copy_assets(app, exception) -> None:
     shutil.copytree(EXPLORERS_SOURCE, out / EXPLORERS_DIR, dirs_exist_ok=True)
     shutil.copytree(SITE_SOURCE, out / SITE_DIR, dirs_exist_ok=True)
     pages = [p for p in out.rglob("*.html") if p.relative_to(out).parts[0] not in
-             ("_static", VENDOR_DIR, SITE_DIR, EXPLORERS_DIR)]
+             ("_static", "_sources", VENDOR_DIR, SITE_DIR, EXPLORERS_DIR, NOTEBOOKS_DIR)]
     (out / SITE_DIR / "icons.css").write_text(_icons_css(pages))
+    _write_notebooks(app)
     # the theme's Font Awesome script is linked from no page: do not publish 3 MB of it
     for name in ("fontawesome.js", "fontawesome.js.LICENSE.txt"):
         (out / "_static" / "scripts" / name).unlink(missing_ok=True)
@@ -266,7 +372,8 @@ def _copy_assets(app, exception) -> None:
     for path in [*pages, *(p for p in out.rglob("*.js") if VENDOR_DIR not in p.relative_to(out).parts)]:
         corpus |= purgecss.words(path.read_text(encoding="utf-8", errors="replace"))
     sheet = _theme_static() / "styles" / "pydata-sphinx-theme.css"
-    (out / "_static" / "styles" / sheet.name).write_text(purgecss.purge(sheet.read_text(), corpus))
+    purged = _subset_icon_fonts(purgecss.purge(sheet.read_text(), corpus), out / SITE_DIR / "fonts")
+    (out / "_static" / "styles" / sheet.name).write_text(purged)
     # source maps of minified theme files: 1.7 MB that no reader loads
     for path in [*(out / "_static" / "styles").glob("*.map"), *(out / "_static" / "scripts").glob("*.map")]:
         path.unlink()
@@ -275,6 +382,8 @@ def _copy_assets(app, exception) -> None:
 def setup(app):
     _install_alt_text()
     app.connect("config-inited", _configure, priority=900)
+    app.add_config_value("tconv_notebooks_branch", "notebooks", "html")
     app.connect("html-page-context", _tidy_page, priority=900)
+    app.connect("html-page-context", _launch_buttons, priority=901)
     app.connect("build-finished", _copy_assets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
