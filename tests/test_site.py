@@ -340,9 +340,9 @@ MEASURE_JS = r"""() => {
                       "vertical-align:baseline";
     return p;
   }
-  // a glyph on the formula's own baseline: not inside a script, fraction, root, limit or table
-  const off = new Set(["MJX-MSUB", "MJX-MSUP", "MJX-MSUBSUP", "MJX-MFRAC", "MJX-MUNDER", "MJX-MOVER",
-                       "MJX-MUNDEROVER", "MJX-MSQRT", "MJX-MROOT", "MJX-MTABLE", "MJX-MTD", "MJX-MTR"]);
+  // a glyph on the formula's own baseline: not in a sub- or superscript, a fraction, a limit, a
+  // root's index or a table (the base of a script is on the baseline)
+  const off = new Set(["MJX-SCRIPT", "MJX-MFRAC", "MJX-UNDER", "MJX-OVER", "MJX-ROOT", "MJX-MTABLE"]);
   function onBaseline(math) {
     for (const c of math.querySelectorAll("mjx-c")) {
       let ok = true;

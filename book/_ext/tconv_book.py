@@ -13,7 +13,9 @@ Maths
 Weight
     The theme's Font Awesome script (1.5 MB) is not loaded: the few icons the
     pages use are written into ``<site>/_site/icons.css`` at the end of the
-    build, as CSS masks cut from the theme's own copy of Font Awesome.  The
+    build, as CSS masks cut from the theme's own copy of Font Awesome, and the
+    icon fonts the theme's CSS uses are cut down to the glyphs it names.  The
+    style sheets lose the rules no page can match (``purgecss.py``).  The
     search index and its scripts load on the search page only (the search box
     opens that page).  Each page links only the extensions' assets it uses
     (sphinx-design, togglebutton, copybutton, sphinx-exercise, myst-nb's cell
@@ -374,6 +376,9 @@ def _copy_assets(app, exception) -> None:
     sheet = _theme_static() / "styles" / "pydata-sphinx-theme.css"
     purged = _subset_icon_fonts(purgecss.purge(sheet.read_text(), corpus), out / SITE_DIR / "fonts")
     (out / "_static" / "styles" / sheet.name).write_text(purged)
+    # and the extensions' style sheets (myst-nb's, Sphinx's basic.css, pygments', ...)
+    for css in (out / "_static").glob("*.css"):
+        css.write_text(purgecss.purge(css.read_text(encoding="utf-8"), corpus), encoding="utf-8")
     # source maps of minified theme files: 1.7 MB that no reader loads
     for path in [*(out / "_static" / "styles").glob("*.map"), *(out / "_static" / "scripts").glob("*.map")]:
         path.unlink()
