@@ -368,8 +368,11 @@ MEASURE_JS = r"""() => {
   document.querySelectorAll("span.math > mjx-container").forEach(c => {
     if (!visible(c)) return;
     const math = c.querySelector("mjx-math");
-    const text = probe();
-    c.parentNode.insertBefore(text, c);
+    // the text's baseline where the formula starts: a probe inside the container, kept on the
+    // formula's line (nowrap while measuring)
+    const text = probe(), wrap = c.style.whiteSpace;
+    c.style.whiteSpace = "nowrap";
+    c.insertBefore(text, c.firstChild);
     let offset = null;
     const leaf = onBaseline(math);
     if (leaf) {
@@ -379,6 +382,7 @@ MEASURE_JS = r"""() => {
       inner.remove();
     }
     text.remove();
+    c.style.whiteSpace = wrap;
     const tex = (c.querySelector("mjx-assistive-mml") || c).textContent.slice(0, 40);
     out.inline.push({tex: tex, offset: offset, clipped: cut(c, math.getBoundingClientRect())});
   });
