@@ -341,8 +341,9 @@ MEASURE_JS = r"""() => {
     return p;
   }
   // a glyph on the formula's own baseline: not in a sub- or superscript, a fraction, a limit, a
-  // root's index or a table (the base of a script is on the baseline)
-  const off = new Set(["MJX-SCRIPT", "MJX-MFRAC", "MJX-UNDER", "MJX-OVER", "MJX-ROOT", "MJX-MTABLE"]);
+  // root's index or sign, or a table (the base of a script is on the baseline)
+  const off = new Set(["MJX-SCRIPT", "MJX-MFRAC", "MJX-UNDER", "MJX-OVER", "MJX-ROOT", "MJX-SURD",
+                       "MJX-MTABLE"]);
   function onBaseline(math) {
     for (const c of math.querySelectorAll("mjx-c")) {
       let ok = true;
