@@ -5,6 +5,9 @@
     python3 course.py test     set up .venv, run the whole test suite
     python3 course.py bench    set up .venv, run the quick benchmarks (operator, explorers)
     python3 course.py setup    only create / update .venv
+    python3 course.py jupyter-config [--instructor] [--prefix PREFIX]
+                               the course's JupyterLab: chapters open as notebooks; nbgrader's
+                               exchange and instructor panels off (on with --instructor)
 
 Setup creates a virtual environment in .venv, installs requirements.txt and
 installs tconv_lib in editable mode; as root with apt-get it also installs
@@ -16,6 +19,7 @@ pytest, e.g. `python3 course.py test tests/test_transposed.py -x`.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -74,7 +78,53 @@ def setup() -> None:
         return
     run(PYTHON, "-m", "pip", "install", "--quiet", "-r", ROOT / "requirements.txt")
     run(PYTHON, "-m", "pip", "install", "--quiet", "--no-deps", "-e", ROOT)
+    configure_jupyter(VENV)
     STAMP.write_text(_fingerprint())
+
+
+# nbgrader's JupyterLab plugins and server extensions.  Students validate their notebooks; the
+# course hands out and collects homework as files (README: the instructor's guide), so the
+# exchange (assignment and course lists) and the instructor's panels only get in their way.
+NBGRADER_LAB = {"@jupyter/nbgrader:validate-assignment": "student",
+                "@jupyter/nbgrader:assignment-list": "instructor",
+                "@jupyter/nbgrader:course-list": "instructor",
+                "@jupyter/nbgrader:create-assignment": "instructor",
+                "@jupyter/nbgrader:formgrader": "instructor",
+                "@jupyter/nbgrader:menu": "instructor"}
+NBGRADER_SERVER = {"nbgrader.server_extensions.validate_assignment": "student",
+                   "nbgrader.server_extensions.assignment_list": "instructor",
+                   "nbgrader.server_extensions.course_list": "instructor",
+                   "nbgrader.server_extensions.formgrader": "instructor"}
+# MyST text notebooks (book/*.md) open as notebooks, through jupytext
+DEFAULT_VIEWERS = {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
+
+
+def _merge_json(path: Path, update: dict) -> None:
+    data = json.loads(path.read_text()) if path.exists() else {}
+    for key, value in update.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def configure_jupyter(prefix: Path, instructor: bool = False) -> None:
+    """Configure the JupyterLab installed in ``prefix`` (the course's .venv, or Binder's).
+
+    Writes the files that ``jupyter labextension disable --level=sys_prefix`` and
+    ``jupyter server extension disable --sys-prefix`` write, and JupyterLab's settings
+    overrides; run again with ``instructor=True`` to turn the instructor's tools back on.
+    """
+    prefix = Path(prefix)
+    on = {"student"} | ({"instructor"} if instructor else set())
+    _merge_json(prefix / "etc" / "jupyter" / "labconfig" / "page_config.json",
+                {"disabledExtensions": {name: who not in on for name, who in NBGRADER_LAB.items()}})
+    _merge_json(prefix / "etc" / "jupyter" / "jupyter_server_config.d" / "zz-tconv-course.json",
+                {"ServerApp": {"jpserver_extensions": {
+                    name: who in on for name, who in NBGRADER_SERVER.items()}}})
+    _merge_json(prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json",
+                {"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": DEFAULT_VIEWERS}})
+    print(f"JupyterLab in {prefix}: nbgrader's instructor tools {'on' if instructor else 'off'}; "
+          f"chapters (.md) open as notebooks", flush=True)
 
 
 def site(args: list[str]) -> None:
@@ -95,7 +145,17 @@ def bench(args: list[str]) -> None:
     run(PYTHON, ROOT / "benchmarks" / "bench_widgets.py")
 
 
-COMMANDS = {"site": site, "test": test, "bench": bench, "setup": lambda args: setup()}
+def jupyter_config(args: list[str]) -> None:
+    """``jupyter-config [--instructor] [--prefix PREFIX]``: (re)configure a JupyterLab for the course."""
+    prefix = Path(args[args.index("--prefix") + 1]) if "--prefix" in args else None
+    if prefix is None:
+        setup()
+        prefix = VENV
+    configure_jupyter(prefix, instructor="--instructor" in args)
+
+
+COMMANDS = {"site": site, "test": test, "bench": bench, "setup": lambda args: setup(),
+            "jupyter-config": jupyter_config}
 
 
 def main(argv: list[str]) -> None:

@@ -11,9 +11,18 @@ sizes, where a stamp lands, what padding crops) comes from a call to
 :mod:`tconv_lib`; what is left here is layout: cells, colours, outlines and
 labels.  Arrays are single images: ``(H, W)``, ``(1, H, W)`` or
 ``(1, 1, H, W)``; a 1D array is drawn as one row.
+
+Every figure says what it shows: its ``alt`` attribute is a sentence (with the
+numbers, when there are few) written here from the same data the figure is
+drawn from.  In a notebook it travels with the image as the PNG's ``alt``
+metadata and as the text version of the output; the course site makes it the
+image's alt text.  Colours are the Okabe-Ito palette, which stays apart for
+readers with red-green colour blindness; gaps are also hatched, not only red.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -40,25 +49,76 @@ __all__ = [
 ]
 
 CELL = 0.5  # inches per array cell
-PALETTE = "tab10"  # one colour per input element
+# One colour per input element: Okabe & Ito's palette for colour-blind readers (blue, orange,
+# bluish green, vermillion, sky blue, reddish purple, black; not its yellow, which fades on white
+# and nears orange for deuteranopes).  tab10's red and green look alike to them.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#000000")
+GAP = "#D55E00"  # vermillion, and hatched
 CROP_GREY = "0.55"
+ALT_CELLS = 36  # alt text lists the values of arrays up to this many cells
 
 
 # --------------------------------------------------------------------------- helpers
+@functools.cache
+def _figure_class():
+    """matplotlib's Figure with an ``alt`` text that a notebook shows with its image."""
+    from matplotlib.figure import Figure
+
+    class DescribedFigure(Figure):
+        """A figure that says what it shows (``alt``).
+
+        IPython asks ``_repr_mimebundle_`` first: the text version of the output
+        is the description, and the PNG (drawn by the inline backend) carries it
+        as ``alt`` metadata.
+        """
+
+        alt = ""
+
+        def _repr_mimebundle_(self, include=None, exclude=None):
+            if not self.alt:
+                return {}
+            return {"text/plain": self.alt}, {"image/png": {"alt": self.alt}}
+
+    return DescribedFigure
+
+
 def _figure(ncols=1, nrows=1, figsize=None, **kwargs):
     """A new figure with a flat array of axes, already closed in pyplot."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, FigureClass=_figure_class(),
+                             **kwargs)
     plt.close(fig)  # detached: displayed once by the notebook, never leaked
     return fig, list(axes.ravel())
 
 
-def _colours(n):
-    import matplotlib
+def _describe(fig, text):
+    """Give a figure its alt text (figures this module made; a caller's own figure is left alone)."""
+    if hasattr(fig, "alt"):
+        fig.alt = " ".join(text.split())
+    return fig
 
-    cmap = matplotlib.colormaps[PALETTE]
-    return [cmap(i % cmap.N) for i in range(n)]
+
+def _values(a):
+    """An array in words: its rows when it is small, its range otherwise."""
+    a = np.asarray(a, dtype=float)
+    if a.size == 0:
+        return "empty"
+    if a.size <= ALT_CELLS:
+        if a.ndim == 1 or a.shape[0] == 1:
+            return "values " + ", ".join(_fmt(v) for v in a.ravel())
+        return "rows " + "; ".join(", ".join(_fmt(v) for v in row) for row in a)
+    return f"values from {_fmt(a.min())} to {_fmt(a.max())}"
+
+
+def _shape(a):
+    return "×".join(str(d) for d in np.shape(a))
+
+
+def _colours(n):
+    from matplotlib.colors import to_rgba
+
+    return [to_rgba(PALETTE[i % len(PALETTE)]) for i in range(n)]
 
 
 def _as_image(a, name):
@@ -176,13 +236,17 @@ def draw_array(ax, a, title=None, annotate=True, cmap=None, vmin=None, vmax=None
     """
     img = _as_image(a, "a")
     auto_cmap, auto_min, auto_max = _limits(img)
-    if ax is None:
+    ours = ax is None
+    if ours:
         h, w = img.shape
         _, (ax,) = _figure(figsize=(max(CELL * w, 1.2) + 0.4, CELL * h + 0.6))
     _heatmap(ax, img, cmap or auto_cmap, auto_min if vmin is None else vmin,
              auto_max if vmax is None else vmax, annotate)
     if title:
         ax.set_title(title, fontsize=10)
+    if ours:
+        _describe(ax.figure, f"{title or 'An array'}: a {_shape(img)} array drawn as coloured cells, "
+                             f"{_values(img)}.")
     return ax.figure
 
 
@@ -281,6 +345,17 @@ def draw_stamps(x, weight, stride=1, padding=0, output_padding=0, dilation=1, st
     else:
         ax_c.set_title(f"canvas after stamp {step} of {n}", fontsize=10)
     _stamp_legend(fig, (oh, ow), padding, output_padding)
+    shown_stamps = f"all {n} stamps" if every_stamp else f"the first {step} of {n} stamps"
+    _describe(fig, f"The scatter view of a transposed convolution (stride {stride}, padding {padding}, "
+                   f"output_padding {output_padding}, dilation {dilation}). Left: the input x, "
+                   f"{_shape(img)}, {_values(img)}; each element outlined in its own colour. Middle: the "
+                   f"kernel w, {_shape(ker)}, {_values(ker)}. Right: the {_shape(canvas)} canvas after "
+                   f"{shown_stamps}, each stamp (the kernel times one input element) outlined in its "
+                   f"element's colour with one dot per cell it reaches; {_values(canvas)}. The black frame "
+                   f"is the {oh}×{ow} output"
+                   + (", greyed rows and columns are cropped by padding" if any(padding) else "")
+                   + (", hatched ones are kept by output_padding" if any(output_padding) else "")
+                   + f". Output y: {_values(out)}.")
     return fig
 
 
@@ -368,6 +443,13 @@ def draw_zero_insertion(x, weight, stride=1, padding=0, output_padding=0, dilati
     _outline(ax_o, i, j, inset=0.04, edgecolor=window, linewidth=2.5)
     ax_o.set_title(f"output {oh}×{ow}: y[{i}, {j}] = {_fmt(out[i, j])}", fontsize=10)
     fig.tight_layout()
+    _describe(fig, f"The zero-insertion view of a transposed convolution (stride {stride}, padding "
+                   f"{padding}, output_padding {output_padding}, dilation {dilation}). Left: the input with "
+                   f"zeros inserted between its elements and padded to {zh}×{zw} ({_values(z)}), inserted "
+                   f"and padding zeros drawn faintly, and the window of output element ({i}, {j}) outlined "
+                   f"in orange. Middle: the {kh}×{kw} kernel flipped, {_values(ker[::-1, ::-1])}. Right: the "
+                   f"{oh}×{ow} output, {_values(out)}; y[{i}, {j}] = {_fmt(out[i, j])} is the sum of the "
+                   f"window times the flipped kernel.")
     return fig
 
 
@@ -435,6 +517,13 @@ def draw_conv_matrix(weight, input_shape, stride=1, padding=0, dilation=1, group
         ax.set_xlabel("input (columns)", fontsize=9)
         ax.set_ylabel("output (rows)", fontsize=9)
     fig.tight_layout()
+    nonzero = [", ".join(f"{x_labels[j].strip('$')} × {_fmt(c[r, j])}" for j in np.flatnonzero(c[r]))
+               for r in range(min(rows, 3))]
+    _describe(fig, f"Two heatmaps. Left: the convolution matrix C, {rows}×{cols}: one row per output y, "
+                   f"one column per input x, {np.count_nonzero(c)} non-zero entries, {_values(c)}. "
+                   + " ".join(f"Row {r} ({y_labels[r].strip('$')}) = {t or '0'}."
+                              for r, t in enumerate(nonzero))
+                   + f" Right: its transpose Cᵀ, {cols}×{rows}: one row per input, one column per output.")
     return fig
 
 
@@ -490,7 +579,8 @@ def draw_geometry_1d(input_size, kernel_size, stride=1, padding=0, output_paddin
         gap = count == 0 and c < reach
         gaps = gaps or gap
         _outline(ax, row_cov, c, inset=0.05, fill=True,
-                 facecolor="tab:red" if gap else "0.93", alpha=0.45 if gap else 1, edgecolor="none")
+                 facecolor=GAP if gap else "0.93", alpha=0.45 if gap else 1,
+                 edgecolor=GAP if gap else "none", linewidth=0, hatch="xx" if gap else None)
         ax.text(c, row_cov, _fmt(count), ha="center", va="center", fontsize=9)
         if padding <= c < padding + n_out:
             _outline(ax, row_out, c, inset=0.05, fill=True, facecolor="white", edgecolor="black")
@@ -517,13 +607,24 @@ def draw_geometry_1d(input_size, kernel_size, stride=1, padding=0, output_paddin
         handles.append(Patch(facecolor="white", edgecolor="0.3", hatch="///",
                              label=f"kept by output_padding={output_padding}"))
     if gaps:
-        handles.append(Patch(facecolor="tab:red", alpha=0.45, label="gap: no stamp"))
+        handles.append(Patch(facecolor=GAP, alpha=0.45, hatch="xx", label="gap: no stamp"))
     ax.set_title(f"n={n}, k={k}, s={stride}, p={padding}, op={output_padding}, d={dilation} "
                  f"→ output length {n_out}", fontsize=10)
     if handles:
         _legend_below(fig, handles)
     else:
         fig.tight_layout()
+    gap_positions = [c for c, count in enumerate(coverage) if count == 0 and c < reach]
+    _describe(fig, f"One axis of a transposed convolution with input length n = {n}, kernel size k = {k}, "
+                   f"stride s = {stride}, padding p = {padding}, output_padding op = {output_padding}, "
+                   f"dilation d = {dilation}: one row per input element x_i shows where the taps of its "
+                   f"stamp land on {length} canvas positions. Stamps per position: "
+                   f"{', '.join(_fmt(v) for v in coverage)}"
+                   + (f"; gaps (no stamp) at positions {', '.join(map(str, gap_positions))}"
+                      if gap_positions else "")
+                   + f". The output keeps positions {padding} to {padding + n_out - 1}: length {n_out}"
+                   + (f"; padding crops {padding} at each end" if padding else "")
+                   + (f"; output_padding adds the last {output_padding}" if output_padding else "") + ".")
     return fig
 
 
@@ -558,7 +659,8 @@ def draw_coverage(coverage, ax=None, title=None, annotate=True, cmap="viridis", 
     2
     """
     img = _as_image(coverage, "coverage")
-    if ax is None:
+    ours = ax is None
+    if ours:
         h, w = img.shape
         _, (ax,) = _figure(figsize=(CELL * w + (1.6 if colorbar else 0.6), CELL * h + 0.7))
     im = _heatmap(ax, img, cmap, 0, max(float(img.max()), 1.0), annotate)
@@ -566,6 +668,9 @@ def draw_coverage(coverage, ax=None, title=None, annotate=True, cmap="viridis", 
         ax.figure.colorbar(im, ax=ax, fraction=0.05, pad=0.04, label="stamps")
     if title:
         ax.set_title(title, fontsize=10)
+    if ours:
+        _describe(ax.figure, f"{title or 'Coverage'}: how many stamps reach each of {_shape(img)} output "
+                             f"positions, as a heatmap; {_values(img)}.")
     return ax.figure
 
 
@@ -607,6 +712,9 @@ def draw_signals(signals, positions=None, title=None):
     if title:
         axes[0].set_title(title, fontsize=10)
     fig.tight_layout()
+    _describe(fig, (f"{title}: " if title else "")
+              + f"{len(signals)} stem plot{'s' if len(signals) > 1 else ''} on a shared position axis: "
+              + "; ".join(f"{label}: {_values(values)}" for label, values in signals.items()) + ".")
     return fig
 
 
@@ -647,6 +755,14 @@ def draw_spectra(signals, n_fft=1024, title=None):
     if title:
         axes[0].set_title(title, fontsize=10)
     fig.tight_layout()
+    peaks = []
+    for label, values in signals.items():
+        freqs, magnitude = spectral.magnitude_spectrum(np.asarray(values, dtype=float), n_fft)
+        top = magnitude.max()
+        at = sorted({round(abs(float(f)), 3) for f in freqs[magnitude >= top * (1 - 1e-9)]})
+        peaks.append(f"|{label}| peaks at {_fmt(top)} at frequency ±{', ±'.join(_fmt(f) for f in at)}")
+    _describe(fig, (f"{title}: " if title else "")
+              + "magnitude spectra, frequency from −1/2 to 1/2 cycles per sample: " + "; ".join(peaks) + ".")
     return fig
 
 
@@ -708,6 +824,13 @@ def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None):
         fig.delaxes(ax)
     if title:
         fig.suptitle(title, fontsize=10)
+    _describe(fig, (f"{title}: " if title else "")
+              + f"{len(arrays)} image{'s' if len(arrays) > 1 else ''}, each coloured from its own minimum "
+              + "to its own maximum: "
+              + "; ".join(f"{label} ({_shape(img)}, "
+                          + ("constant" if img.min() == img.max() else
+                             f"from {_fmt(img.min())} to {_fmt(img.max())}") + ")"
+                          for label, img in arrays.items()) + ".")
     return fig
 
 
@@ -776,6 +899,12 @@ def draw_lines(series, x=None, xlabel=None, ylabel=None, title=None, logy=False,
     ax.tick_params(labelsize=8)
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
+    _describe(fig, (f"{title}: " if title else "")
+              + f"line chart of {ylabel or 'values'}{' (log scale)' if logy else ''} against "
+              + f"{xlabel or 'position'} from {_fmt(where[0])} to {_fmt(where[-1])}: "
+              + "; ".join(f"{label}{' (dashed)' if label in dashed else ''} "
+                          f"from {_fmt(v[0])} to {_fmt(v[-1])}"
+                          for label, v in values.items()) + ".")
     return fig
 
 
@@ -846,4 +975,9 @@ def draw_polyphase(weight, stride, dilation=1):
     dil = f", d={dilation}" if dilation != 1 else ""
     ax.set_title(f"k={len(w)}, s={stride}{dil}: tap $w_a$ feeds phase $h_r$ of its colour", fontsize=10)
     fig.tight_layout()
+    _describe(fig, f"The kernel w = {', '.join(_fmt(v) for v in w)} (k = {len(w)}, stride {stride}{dil}) "
+                   f"split "
+                   f"into its {s} polyphase sub-kernels, one colour per output phase: "
+                   + "; ".join(f"h_{r} = {', '.join(_fmt(v) for v in subs[r])}, sum {_fmt(gains[r])}"
+                               for r in range(s)) + ".")
     return fig

@@ -16,7 +16,8 @@ static (the published site)
     With the environment variable ``TCONV_STATIC_SITE=1`` (the book build sets
     it), ``explore("geometry")`` computes the panels of *every* combination of
     control values now and returns an object whose ``_repr_html_`` holds them
-    as inline JSON in a ``<div class="tconv-explorer">``.  The site's viewer,
+    in a ``<div class="tconv-explorer">``, as gzipped JSON in base64 (a tenth
+    of the JSON's size; the browser unpacks it with ``DecompressionStream``).  The site's viewer,
     ``book/_explorers/explorer.js``, builds the controls and, on every change,
     looks up and draws the panels of the chosen combination.  It computes
     nothing: every number on an explorer comes from :mod:`tconv_lib`.
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import html
 import io
 import itertools
@@ -767,11 +769,16 @@ class StaticExplorer:
         raw = json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
         return raw.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
+    def payload(self) -> str:
+        """The JSON, gzipped (reproducibly: no time stamp) and in base64: what the page carries."""
+        packed = gzip.compress(self.to_json().encode("utf-8"), compresslevel=9, mtime=0)
+        return base64.b64encode(packed).decode("ascii")
+
     def _repr_html_(self) -> str:
         name = html.escape(self.data["name"])
         return (
             f'<div class="tconv-explorer tex2jax_ignore" data-explorer="{name}">'
-            f'<script type="application/json">{self.to_json()}</script>'
+            f'<script type="application/gzip" data-encoding="base64">{self.payload()}</script>'
             f'<p class="tconv-noscript">{html.escape(self.data["title"])}: this explorer needs '
             f"JavaScript, or run the page as a notebook.</p></div>"
         )
@@ -801,19 +808,45 @@ def _rgb(panel: dict, values: np.ndarray) -> np.ndarray:
     return np.rint(np.where(t < 0, mid + (neg - mid) * -t, mid + (pos - mid) * t)).astype(np.uint8)
 
 
+DIM_GREY = (232, 232, 232)  # a greyed cell: its colour, mostly grey
+
+
+def _relative_luminance(rgb: np.ndarray) -> np.ndarray:
+    """WCAG relative luminance of sRGB colours, shape (..., 3) in 0-255 -> (...)."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return linear @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def _cell_colours(panel: dict, values: np.ndarray, dim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backgrounds (..., 3) uint8 and whether the text on each is white (else black).
+
+    Greyed cells are mixed towards light grey rather than made transparent, so that
+    their numbers stay readable.  Black or white text, whichever contrasts more with
+    the background: at least 4.5 : 1 on any colour.
+    """
+    colours = _rgb(panel, values).astype(np.float64)
+    colours = np.where(dim[..., None], colours * 0.3 + np.array(DIM_GREY) * 0.7, colours)
+    colours = np.rint(colours).astype(np.uint8)
+    luminance = _relative_luminance(colours)
+    white_text = (1.05 / (luminance + 0.05)) > ((luminance + 0.05) / 0.05)
+    return colours, white_text
+
+
 _STYLE = """<style>
 .tcv-panels{display:flex;flex-wrap:wrap;align-items:flex-start;font-family:sans-serif}
 .tcv-panel{margin:4px 12px 8px 0;min-width:9em}
 .tcv-title{font-weight:600;font-size:12px;margin-bottom:2px}
 .tcv-title,.tcv-cap{width:0;min-width:100%}
 .tcv-cap{font-size:11px;color:#555}
+.tcv-pick-title{font-weight:600;font-size:12px;margin:4px 0 2px}
 .tcv-grid{border-collapse:collapse;border:1px solid #ccc;margin:0}
 .tcv-grid td{padding:0;text-align:center;border:1px solid rgba(0,0,0,.06)}
 .tcv-grid th{font-size:10px;font-weight:400;color:#666;padding:0 3px}
 .tcv-a td{min-width:26px;height:22px;font-size:11px}
 .tcv-s td{width:9px;height:9px;font-size:0}
+.tcv-grid td{color:#000}
 .tcv-grid td.w{color:#fff}
-.tcv-grid td.d{opacity:.35}
 .tcv-grid td.h{outline:2px solid #e6550d;outline-offset:-2px}
 .tcv-grid td.ft{border-top:2px solid #111}.tcv-grid td.fb{border-bottom:2px solid #111}
 .tcv-grid td.fl{border-left:2px solid #111}.tcv-grid td.fr{border-right:2px solid #111}
@@ -833,7 +866,6 @@ def _masked(panel: dict, key: str, shape) -> np.ndarray:
 def _grid_html(panel: dict) -> str:
     values = np.asarray(panel["values"], dtype=np.float64)
     h, w = values.shape
-    colours = _rgb(panel, values)
     title = f'<div class="tcv-title">{html.escape(panel["title"])}</div>'
     note = f'<div class="tcv-cap">{html.escape(panel["note"])}</div>' if "note" in panel else ""
     dim = _masked(panel, "dim", (h, w))
@@ -848,19 +880,19 @@ def _grid_html(panel: dict) -> str:
             edges[r0 + fh - 1, c0:c0 + fw] += " fb"
             edges[r0:r0 + fh, c0] += " fl"
             edges[r0:r0 + fh, c0 + fw - 1] += " fr"
+    colours, white_text = _cell_colours(panel, values, dim)
     if h * w > PNG_CELLS:  # an image: one pixel per cell, scaled up without smoothing
         from PIL import Image
 
-        rgb = np.where(dim[..., None], (colours * 0.45 + 140).astype(np.uint8), colours)
         buf = io.BytesIO()
-        Image.fromarray(rgb, "RGB").save(buf, format="PNG", compress_level=1)
+        Image.fromarray(colours, "RGB").save(buf, format="PNG", compress_level=1)
         src = base64.b64encode(buf.getvalue()).decode("ascii")
         zoom = max(1, 400 // max(h, w))
+        alt = html.escape(f"{panel['title']}: {h}×{w} values, drawn as colours")
         return (f'<div class="tcv-panel">{title}<img src="data:image/png;base64,{src}" width="{w * zoom}" '
-                f'height="{h * zoom}" style="image-rendering:pixelated">{note}</div>')
+                f'height="{h * zoom}" alt="{alt}" style="image-rendering:pixelated">{note}</div>')
     # one class string and one label per cell, built on whole arrays
-    dark = colours.astype(np.float64) @ np.array([0.3, 0.59, 0.11]) < 120
-    flags = (np.where(dark, " w", "").astype(object) + np.where(dim, " d", "").astype(object)
+    flags = (np.where(white_text, " w", "").astype(object)
              + np.where(_masked(panel, "highlight", (h, w)), " h", "").astype(object) + edges)
     backgrounds = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in colours.reshape(-1, 3).tolist()]
     if panel["annotate"]:
@@ -924,19 +956,27 @@ def render_html(panels: list) -> str:
 class LiveExplorer:
     """An explorer as ipywidgets: controls, and the panels re-drawn as HTML on every change.
 
+    A grid that can be clicked (a panel with ``pick``, such as the output of the
+    gradient explorer) is drawn as buttons instead of HTML, so that clicking a
+    cell in Jupyter sets the controls it names, as on the site.
+
     Attributes
     ----------
     widget : ipywidgets.VBox
         What the notebook displays.
     controls : dict of str to ipywidgets.Widget
-        One value widget per control.
+        One value widget per control; each has a description and, for toggle
+        buttons, one tooltip per value naming the control.
+    picker : ipywidgets.VBox
+        The clickable grids, as buttons (empty for explorers without one).
     output : ipywidgets.HTML
-        The drawn panels.
+        The other panels.
     """
 
     def __init__(self, name: str, **fixed):
         import ipywidgets as widgets
 
+        self._widgets = widgets
         self.explorer = _get(name)
         self.fixed = {**self.explorer.fixed, **fixed}
         self.controls = {}
@@ -945,6 +985,7 @@ class LiveExplorer:
             spec = control.spec(live=True)
             options = [(str(v), v) for v in spec["values"]]
             style = {"description_width": "initial"}
+            tooltip = f"{control.label}: {{}}"
             if all(isinstance(v, int) for v in spec["values"]) and len(options) > 5:
                 box = widgets.SelectionSlider(options=options, value=control.default,
                                               description=control.label, style=style,
@@ -954,29 +995,82 @@ class LiveExplorer:
                                        style=style)
             else:
                 box = widgets.ToggleButtons(options=options, value=control.default,
-                                            description=control.label, style=style)
+                                            description=control.label, style=style,
+                                            tooltips=[tooltip.format(label) for label, _ in options])
                 box.style.button_width = "auto"
+            box.add_class("tconv-control")
+            box.add_class(f"tconv-control-{control.name}")
             self.controls[control.name] = box
             if control.play:
-                play = widgets.Play(min=0, max=len(options) - 1, value=box.index, interval=800)
+                play = widgets.Play(min=0, max=len(options) - 1, value=box.index, interval=800,
+                                    description=f"play {control.label}",
+                                    tooltip=f"step through {control.label}")
                 widgets.jslink((play, "value"), (box, "index"))
                 rows.append(widgets.HBox([play, box]))
             else:
                 rows.append(box)
             box.observe(self.update, names="value")
+        self.picker = widgets.VBox()
         self.output = widgets.HTML()
         explorer = self.explorer
         title = widgets.HTML(f"<b>{html.escape(explorer.title)}</b> — {html.escape(explorer.blurb)}")
-        self.widget = widgets.VBox([title, *rows, self.output])
+        self.widget = widgets.VBox([title, *rows, self.picker, self.output])
+        self.widget.add_class("tconv-live-explorer")
         self.update()
 
     def params(self) -> dict:
         """The controls' current values, keyed by name."""
         return {name: box.value for name, box in self.controls.items()}
 
+    def pick(self, names, row: int, col: int) -> None:
+        """What a click on cell ``(row, col)`` of a ``pick`` grid does: set those two controls."""
+        targets = dict(zip(names, (row, col)))
+        for name, value in targets.items():
+            box = self.controls.get(name)
+            if box is not None and value in [v for _, v in box.options]:
+                box.unobserve(self.update, names="value")
+                box.value = value
+                box.observe(self.update, names="value")
+        self.update()
+
+    def _picker(self, panel: dict):
+        """A pick grid as a grid of buttons: a click picks the cell."""
+        widgets = self._widgets
+        values = np.asarray(panel["values"], dtype=np.float64)
+        h, w = values.shape
+        highlight = _masked(panel, "highlight", (h, w))
+        colours, white_text = _cell_colours(panel, values, np.zeros((h, w), dtype=bool))
+        buttons = []
+        for r in range(h):
+            for c in range(w):
+                red, green, blue = colours[r, c].tolist()
+                picked = bool(highlight[r, c])
+                button = widgets.Button(
+                    description=_num(values[r, c]),
+                    tooltip=f"{panel['title']}: pick pixel ({r}, {c})" + (" (picked)" if picked else ""),
+                    layout=widgets.Layout(width="auto", height="auto", padding="0", margin="0",
+                                          border="3px solid #e6550d" if picked else "1px solid #ddd"),
+                    style=widgets.ButtonStyle(button_color=f"#{red:02x}{green:02x}{blue:02x}",
+                                              text_color="#fff" if white_text[r, c] else "#000",
+                                              font_weight="bold" if picked else "normal"),
+                )
+                button.add_class("tconv-pick")
+                button.add_class(f"tconv-pick-{r}-{c}")
+                button.on_click(lambda _, r=r, c=c: self.pick(panel["pick"], r, c))
+                buttons.append(button)
+        grid = widgets.GridBox(buttons, layout=widgets.Layout(
+            grid_template_columns=f"repeat({w}, 2.4em)", grid_auto_rows="2em", grid_gap="1px"))
+        parts = [widgets.HTML(f'<div class="tcv-pick-title">{html.escape(panel["title"])}</div>'), grid]
+        if "note" in panel:
+            parts.append(widgets.HTML(f'<div class="tcv-cap">{html.escape(panel["note"])}</div>'))
+        return widgets.VBox(parts)
+
     def update(self, change=None) -> None:
         """Re-compute the panels for the current values and draw them."""
-        self.output.value = render_html(self.explorer.panels(**self.params(), **self.fixed))
+        panels = self.explorer.panels(**self.params(), **self.fixed)
+        picks = [p for p in panels if p.get("kind") == "grid" and "pick" in p]
+        self.picker.children = [self._picker(p) for p in picks]
+        self.output.value = render_html([p for p in panels if p not in picks])
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

@@ -1,22 +1,31 @@
-"""The built site in a real browser: pages load clean, explorers respond, maths is typeset.
+"""The built site in a real browser, as readers use it: at 1366 and 390 px, by keyboard, with axe-core.
 
 Playwright drives Debian's Chromium (never a downloaded browser).  The site is
 served over http from 127.0.0.1 on a free port; every request is routed, and
 one that would leave the site fails the test.  One page is also opened from
-file://, as a reader who downloads the site would.  Screenshots of the
-explorers land in tests/artifacts/ (git-ignored).
+file://, as a reader who downloads the site would.
+
+Every page is visited once at each width (the ``survey`` fixture) and measured:
+its first-load bytes, axe-core's findings (tests/vendor/axe-core, injected into
+the page), horizontal overflow, Tab stops that do nothing, and every formula --
+where an inline formula's baseline sits against the text's, whether any glyph
+is cut off, whether a display equation fits or scrolls.  The tests below assert
+on those measurements; ``tests/artifacts/site-survey.json`` keeps them, and
+screenshots (phone and desktop) land in tests/artifacts/ too (git-ignored).
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import re
 import shutil
+import sys
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -34,6 +43,12 @@ CHROMIUM_ARGS = [
 ]
 EXPLORERS_PAGE = "book/explorers.html"
 TIMEOUT_MS = 20_000
+AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
+WIDTHS = {"desktop": 1366, "phone": 390}
+FIRST_LOAD_LIMIT = 1_500_000  # bytes, uncompressed, per page
+BASELINE_TOLERANCE = 0.5  # px between an inline formula's baseline and its text's
+# chapter pages: each has an explorer where its text discusses it
+CHAPTERS = ["algebra", "mechanics", "geometry", "artifacts", "mitigation", "gradients", "applications"]
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -69,12 +84,13 @@ def browser():
 class Visit:
     """A fresh browser context and page that records console errors and off-site requests."""
 
-    def __init__(self, browser, allowed_schemes=("http",)):
-        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+    def __init__(self, browser, allowed_schemes=("http",), width=1280, height=900):
+        self.context = browser.new_context(viewport={"width": width, "height": height})
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.errors: list[str] = []
         self.foreign: list[str] = []
+        self.bytes: dict[str, int] = {}
         self.allowed_schemes = allowed_schemes
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
@@ -88,6 +104,10 @@ class Visit:
     def _response(self, response):
         if response.status >= 400:
             self.errors.append(f"HTTP {response.status}: {response.url}")
+        try:
+            self.bytes[response.url] = len(response.body())
+        except sync_api.Error:  # a redirect, or a page that navigated away meanwhile
+            pass
 
     def _route(self, route):
         url = urlparse(route.request.url)
@@ -104,7 +124,7 @@ class Visit:
         return self.page
 
     def settle(self):
-        """Wait until MathJax (if the page has it) has typeset everything.
+        """Wait until MathJax (if the page has it) has typeset everything and fonts have loaded.
 
         A page that redirects (index.html) navigates away meanwhile: then wait for
         the page it goes to.
@@ -112,10 +132,13 @@ class Visit:
         for _ in range(3):
             try:
                 self.page.wait_for_load_state("load")
-                return self.page.evaluate(
-                    "() => new Promise(done => (window.MathJax && MathJax.Hub)"
-                    " ? MathJax.Hub.Queue(() => done(true)) : done(false))"
+                typeset = self.page.evaluate(
+                    "() => (window.MathJax && MathJax.startup && MathJax.startup.promise)"
+                    " ? MathJax.startup.promise.then(() => document.fonts.ready).then(() => true)"
+                    " : false"
                 )
+                self.page.wait_for_load_state("networkidle")
+                return typeset
             except sync_api.Error as error:
                 if "context was destroyed" not in str(error):
                     raise
@@ -148,7 +171,8 @@ def _pages(site: Path) -> list[str]:
     """Every page of the book (not Sphinx's template fragments or MathJax's files)."""
     return sorted(
         p.relative_to(site).as_posix() for p in site.rglob("*.html")
-        if not p.relative_to(site).parts[0].startswith(("_static", "_vendor", "_explorers"))
+        if not p.relative_to(site).parts[0].startswith(
+            ("_static", "_vendor", "_explorers", "_site", "_sources", "_notebooks"))
     )
 
 
@@ -270,22 +294,21 @@ def test_geometry_shows_the_library_output_size(geometry_page, settings):
 
 
 def test_maths_is_typeset(server, visit):
-    for page_name in ("book/intro.html", EXPLORERS_PAGE):
+    for page_name in ("book/intro.html", EXPLORERS_PAGE, "book/geometry.html"):
         v = visit()
         page = v.open(server + page_name)
-        # MyST marks each formula span.math.notranslate (inline) or div.math.notranslate (display)
+        # MyST marks each formula span.math (inline) or div.math (display); MathJax 3 puts an
+        # mjx-container in each, with the assistive MathML that screen readers read
         sources = page.eval_on_selector_all(".math.notranslate", "ns => ns.length")
         assert sources > 0, f"{page_name} has no maths to typeset"
-        # MathJax 2's HTML-CSS output puts a span.MathJax frame in each (inside a div.MathJax_Display
-        # for display maths), next to the script it parsed the TeX into.
-        rendered = page.eval_on_selector_all(".math.notranslate span.MathJax", "ns => ns.length")
-        scripts = page.eval_on_selector_all('.math.notranslate script[type^="math/tex"]', "ns => ns.length")
-        assert rendered == sources and scripts == sources, (
-            f"{page_name}: {sources} formulas, {rendered} typeset, {scripts} parsed")
+        rendered = page.eval_on_selector_all(".math.notranslate mjx-container", "ns => ns.length")
+        spoken = page.eval_on_selector_all(".math.notranslate mjx-assistive-mml math", "ns => ns.length")
+        assert rendered == sources == spoken, (
+            f"{page_name}: {sources} formulas, {rendered} typeset, {spoken} with MathML for screen readers")
         raw = page.eval_on_selector_all(
             ".math.notranslate", r"ns => ns.filter(n => /\\\(|\\\[/.test(n.innerText)).length")
         assert raw == 0, f"{page_name}: {raw} formulas still show their TeX source"
-        errors = page.eval_on_selector_all(".MathJax_Error, merror", "ns => ns.length")
+        errors = page.eval_on_selector_all("mjx-merror, .MathJax_Error", "ns => ns.length")
         assert errors == 0, f"{page_name}: MathJax reported {errors} errors"
         v.check_clean(page_name)
 
@@ -300,3 +323,339 @@ def test_explorers_work_from_file_urls(site, visit):
     _move(geometry_explorer, "stride")
     assert _shown(geometry_explorer) != before
     v.check_clean(f"{EXPLORERS_PAGE} from file://")
+
+
+# ------------------------------------------------------------------------------------------------
+# Every page at both widths: weight, axe-core, overflow, Tab stops, maths (one visit each)
+# ------------------------------------------------------------------------------------------------
+
+MEASURE_JS = r"""() => {
+  const out = {};
+  const root = document.documentElement;
+  out.overflow = root.scrollWidth - root.clientWidth;
+  const visible = e => e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden";
+  function probe() {
+    const p = document.createElement("span");
+    p.style.cssText = "display:inline-block;width:0;height:0;margin:0;padding:0;border:0;" +
+                      "vertical-align:baseline";
+    return p;
+  }
+  // a glyph on the formula's own baseline: not in a sub- or superscript, a fraction, a limit, a
+  // root's index or sign, or a table (the base of a script is on the baseline)
+  const off = new Set(["MJX-SCRIPT", "MJX-MFRAC", "MJX-UNDER", "MJX-OVER", "MJX-ROOT", "MJX-SURD",
+                       "MJX-MTABLE"]);
+  function onBaseline(math) {
+    for (const c of math.querySelectorAll("mjx-c")) {
+      let ok = true;
+      for (let a = c.parentElement; a && a !== math; a = a.parentElement) if (off.has(a.tagName)) ok = false;
+      if (ok) return c;
+    }
+    return null;
+  }
+  // how far (px) the ancestors that clip cut into a box
+  function cut(node, box) {
+    let worst = 0;
+    for (let a = node.parentElement; a && a !== document.body && a !== root; a = a.parentElement) {
+      const st = getComputedStyle(a);
+      const r = a.getBoundingClientRect();
+      if (st.overflowY !== "visible") worst = Math.max(worst, r.top - box.top, box.bottom - r.bottom);
+      if (st.overflowX === "hidden" || st.overflowX === "clip") {
+        worst = Math.max(worst, r.left - box.left, box.right - r.right);
+      }
+    }
+    return worst;
+  }
+  out.inline = [];
+  document.querySelectorAll("span.math > mjx-container").forEach(c => {
+    if (!visible(c)) return;
+    const math = c.querySelector("mjx-math");
+    // the text's baseline where the formula starts: a probe inside the container, kept on the
+    // formula's line (nowrap while measuring)
+    const text = probe(), wrap = c.style.whiteSpace;
+    c.style.whiteSpace = "nowrap";
+    c.insertBefore(text, c.firstChild);
+    let offset = null;
+    const leaf = onBaseline(math);
+    if (leaf) {
+      const inner = probe();
+      leaf.insertAdjacentElement("afterend", inner);
+      offset = inner.getBoundingClientRect().bottom - text.getBoundingClientRect().bottom;
+      inner.remove();
+    }
+    text.remove();
+    c.style.whiteSpace = wrap;
+    const tex = (c.querySelector("mjx-assistive-mml") || c).textContent.slice(0, 40);
+    out.inline.push({tex: tex, offset: offset, clipped: cut(c, math.getBoundingClientRect())});
+  });
+  out.display = [];
+  document.querySelectorAll("div.math > mjx-container").forEach(c => {
+    if (!visible(c)) return;
+    const st = getComputedStyle(c);
+    const box = c.getBoundingClientRect(), math = c.querySelector("mjx-math").getBoundingClientRect();
+    out.display.push({
+      tex: (c.querySelector("mjx-assistive-mml") || c).textContent.slice(0, 40),
+      fits: c.scrollWidth <= c.clientWidth + 1,
+      scrolls: (st.overflowX === "auto" || st.overflowX === "scroll") && c.hasAttribute("tabindex") &&
+               c.tabIndex >= 0,
+      cut_vertically: c.scrollHeight > c.clientHeight + 1 ||
+                      cut(c, {top: math.top, bottom: math.bottom, left: box.left, right: box.right}) > 0.5,
+    });
+  });
+  // Tab stops that do nothing: focusable, visible, neither a control nor a region that scrolls
+  const controls = new Set(["A", "BUTTON", "INPUT", "SELECT", "TEXTAREA", "SUMMARY", "IFRAME"]);
+  const roles = new Set(["button", "link", "checkbox", "radio", "slider", "tab", "menuitem", "switch",
+                         "textbox", "combobox", "option", "spinbutton", "searchbox"]);
+  out.inert_tab_stops = [];
+  document.querySelectorAll("a[href], button, input, select, textarea, summary, [tabindex]").forEach(e => {
+    if (e.tabIndex < 0 || e.disabled || !visible(e)) return;
+    if (e.closest("dialog:not([open]), [inert], [hidden]")) return;
+    if (controls.has(e.tagName) || roles.has(e.getAttribute("role"))) return;
+    if (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1) return;
+    out.inert_tab_stops.push(e.tagName.toLowerCase() + "." + String(e.className).split(" ")[0]);
+  });
+  out.formulas_in_tab_order = document.querySelectorAll("mjx-container[tabindex='0']").length;
+  out.search_boxes = Array.from(
+    document.querySelectorAll(".search-button-field, .search-button, form.bd-search"))
+    .filter(e => visible(e) && !e.closest("dialog")).length;
+  return out;
+}"""
+
+AXE_JS = """() => axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations.map(v => ({
+  id: v.id, impact: v.impact, nodes: v.nodes.length,
+  where: v.nodes.slice(0, 3).map(n => n.target.join(" "))})))"""
+
+SCREENSHOTS = ("book/algebra.html", "book/geometry.html", "book/mechanics.html", EXPLORERS_PAGE)
+
+
+@pytest.fixture(scope="module")
+def survey(site, server, browser):
+    """``{(page, width name): measurements}`` for every page at both widths, and their screenshots."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for width_name, width in WIDTHS.items():
+        for page_name in _pages(site):
+            v = Visit(browser, width=width, height=900)
+            page = v.open(server + page_name)
+            page.evaluate("() => window.tconvMarkScrollers && window.tconvMarkScrollers()")
+            page.wait_for_timeout(200)
+            measured = page.evaluate(MEASURE_JS)
+            measured["bytes"] = sum(v.bytes.values())
+            measured["errors"] = list(v.errors) + [f"off-site: {u}" for u in v.foreign]
+            page.add_script_tag(path=str(AXE))
+            measured["axe"] = page.evaluate(AXE_JS)
+            if page_name in SCREENSHOTS:
+                stem = page_name.rsplit("/", 1)[-1].removesuffix(".html")
+                page.screenshot(path=str(ARTIFACTS / f"{stem}_{width_name}.png"))
+            results[page_name, width_name] = measured
+            v.close()
+    report = {f"{p} @ {w}": {k: m[k] for k in m if k not in ("inline", "display")} |
+              {"inline_formulas": len(m["inline"]), "display_formulas": len(m["display"]),
+               "largest_baseline_offset": max(
+                   (abs(f["offset"]) for f in m["inline"] if f["offset"] is not None), default=None),
+               "inline_clipped": sum(f["clipped"] > 0.5 for f in m["inline"])}
+              for (p, w), m in results.items()}
+    (ARTIFACTS / "site-survey.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    return results
+
+
+def test_every_page_loads_at_most_one_and_a_half_megabytes(survey):
+    heavy = {f"{p} @ {w}": f"{m['bytes'] / 1e6:.2f} MB" for (p, w), m in survey.items()
+             if m["bytes"] > FIRST_LOAD_LIMIT}
+    assert not heavy, f"first loads over {FIRST_LOAD_LIMIT / 1e6} MB: {heavy}"
+    assert all(m["bytes"] > 50_000 for m in survey.values()), "a page loaded almost nothing: measured wrong?"
+
+
+def test_axe_finds_nothing_critical_or_serious_on_any_page(survey):
+    assert any(m["axe"] is not None for m in survey.values())
+    found = {f"{p} @ {w}": [f"{a['id']} ({a['impact']}, {a['nodes']}: {a['where']})" for a in m["axe"]
+                            if a["impact"] in ("critical", "serious")]
+             for (p, w), m in survey.items()}
+    found = {k: v for k, v in found.items() if v}
+    assert not found, f"axe-core: {found}"
+
+
+def test_no_page_scrolls_sideways_on_a_phone(survey):
+    wide = {p: m["overflow"] for (p, w), m in survey.items() if w == "phone" and m["overflow"] > 0}
+    assert not wide, f"pages wider than 390 px (by px): {wide}"
+
+
+def test_pages_load_clean_at_both_widths(survey):
+    dirty = {f"{p} @ {w}": m["errors"] for (p, w), m in survey.items() if m["errors"]}
+    assert not dirty, dirty
+
+
+def test_inline_maths_sits_on_the_baseline_and_nothing_is_cut(survey):
+    measured = [(p, w, f) for (p, w), m in survey.items() for f in m["inline"]]
+    assert len(measured) > 300, "too few inline formulas measured: is MathJax typesetting?"
+    unmeasured = [(p, w, f["tex"]) for p, w, f in measured if f["offset"] is None]
+    assert len(unmeasured) < len(measured) // 20, f"formulas without a glyph on their baseline: {unmeasured}"
+    off = [(p, w, f["tex"], round(f["offset"], 2)) for p, w, f in measured
+           if f["offset"] is not None and abs(f["offset"]) > BASELINE_TOLERANCE]
+    assert not off, f"inline formulas off the baseline by more than {BASELINE_TOLERANCE} px: {off[:10]}"
+    cut = [(p, w, f["tex"], round(f["clipped"], 1)) for p, w, f in measured if f["clipped"] > 0.5]
+    assert not cut, f"inline formulas cut off: {cut[:10]}"
+
+
+def test_every_display_equation_fits_or_scrolls(survey):
+    measured = [(p, w, f) for (p, w), m in survey.items() for f in m["display"]]
+    assert len(measured) > 20
+    bad = [(p, w, f["tex"]) for p, w, f in measured
+           if f["cut_vertically"] or not (f["fits"] or f["scrolls"])]
+    assert not bad, f"display equations cut off (neither fit nor scroll by keyboard): {bad}"
+    phone_scrolls = [f for (p, w), m in survey.items() if w == "phone" for f in m["display"] if not f["fits"]]
+    desktop_scrolls = [f for (p, w), m in survey.items() if w == "desktop"
+                       for f in m["display"] if not f["fits"]]
+    assert len(desktop_scrolls) <= len(phone_scrolls)
+
+
+def test_no_tab_stop_does_nothing(survey):
+    inert = {f"{p} @ {w}": m["inert_tab_stops"] for (p, w), m in survey.items() if m["inert_tab_stops"]}
+    assert not inert, f"focusable elements that are neither controls nor scrolling regions: {inert}"
+    math_stops = {f"{p} @ {w}": m["formulas_in_tab_order"] for (p, w), m in survey.items()}
+    fitting = {k: n for k, n in math_stops.items() if n and "phone" not in k}
+    assert not fitting, f"formulas that fit are Tab stops on the desktop: {fitting}"
+
+
+def test_one_search_box_at_each_width(survey):
+    counts = {f"{p} @ {w}": m["search_boxes"] for (p, w), m in survey.items() if p != "search.html"}
+    assert all(n == 1 for n in counts.values()), {k: n for k, n in counts.items() if n != 1}
+
+
+@pytest.mark.parametrize("toggle, dialog", [(".primary-toggle", "#pst-primary-sidebar-modal"),
+                                            (".secondary-toggle", "#pst-secondary-sidebar-modal")],
+                         ids=["sidebar", "contents"])
+def test_phone_navigation_opens_and_closes(server, visit, toggle, dialog):
+    v = visit(width=390, height=844)
+    page = v.open(server + "book/geometry.html")
+    button = page.locator(f".bd-header-article {toggle}")
+    assert button.is_visible(), f"no visible {toggle} on a phone"
+    button.click()
+    page.wait_for_selector(f"{dialog}[open]")
+    links = page.locator(f"{dialog} a[href]")
+    assert links.count() > 3 and links.first.is_visible(), f"{dialog} opened without its links"
+    if toggle == ".primary-toggle":
+        page.screenshot(path=str(ARTIFACTS / "geometry_phone_navigation.png"))
+        assert page.locator(f"{dialog} a", has_text="Experiments").is_visible()
+    page.keyboard.press("Escape")
+    page.wait_for_selector(f"{dialog}:not([open])", state="attached")
+    assert not page.locator(dialog).evaluate("d => d.open")
+    v.check_clean("phone navigation")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_each_chapter_has_a_live_explorer(server, visit, chapter):
+    """Without a kernel: the chapter's explorer builds its controls, and a control changes what it shows."""
+    v = visit()
+    page = v.open(server + f"book/{chapter}.html")
+    explorers = _explorers(page)
+    assert explorers, f"{chapter}: no explorer"
+    explorer = explorers[0]
+    explorer.scroll_into_view_if_needed()
+    assert not page.evaluate("() => 'Jupyter' in window && !!window.Jupyter")
+    controls = [c.get_attribute("data-name") for c in explorer.query_selector_all(".tconv-control")]
+    assert controls, f"{chapter}: the explorer built no controls"
+    for control in controls[:2]:
+        before = _shown(explorer)
+        _move(explorer, control)
+        assert _shown(explorer) != before, f"{chapter}: moving {control!r} changed nothing"
+    v.check_clean(chapter)
+
+
+def test_explorer_controls_are_named_and_say_their_state(server, visit):
+    v = visit()
+    page = v.open(server + EXPLORERS_PAGE)
+    _explorers(page)
+    unnamed = page.evaluate("""() => {
+      const name = e => {
+        const ids = (e.getAttribute("aria-labelledby") || "").split(" ").filter(Boolean);
+        return ids.map(id => (document.getElementById(id) || {}).textContent || "").join(" ").trim()
+               || e.getAttribute("aria-label") || "";
+      };
+      const bad = [];
+      const named = ".tconv-explorer [role=group], .tconv-explorer input, .tconv-play, .tconv-pick";
+      document.querySelectorAll(named).forEach(e => { if (!name(e)) bad.push(e.outerHTML.slice(0, 80)); });
+      document.querySelectorAll(".tconv-button, .tconv-play, .tconv-pick").forEach(b => {
+        const state = b.getAttribute("aria-pressed");
+        if (state !== "true" && state !== "false") bad.push("no state: " + b.outerHTML.slice(0, 60));
+      });
+      document.querySelectorAll(".tconv-explorer input[type=range]").forEach(i => {
+        if (!i.getAttribute("aria-valuetext")) bad.push("no value text: " + i.outerHTML.slice(0, 60));
+      });
+      return bad;
+    }""")
+    assert not unnamed, unnamed
+    groups = page.evaluate("() => Array.from(document.querySelectorAll('.tconv-explorer [role=group]'))"
+                           ".map(g => g.getAttribute('aria-labelledby'))"
+                           ".map(id => document.getElementById(id).textContent)")
+    assert "stride s" in groups and "kernel" in groups
+
+
+def test_picking_a_pixel_by_keyboard(server, visit):
+    v = visit()
+    page = v.open(server + EXPLORERS_PAGE)
+    gradients = [e for e in _explorers(page) if e.get_attribute("data-explorer") == "gradients"][0]
+    pick = gradients.query_selector_all("button.tconv-pick")[1]
+    pick.focus()
+    page.keyboard.press("Enter")
+    pressed = gradients.eval_on_selector("button.tconv-pick[aria-pressed=true]",
+                                         "b => b.getAttribute('aria-label')")
+    assert "pixel (0, 1) = " in pressed, pressed
+    assert page.evaluate("() => document.activeElement.getAttribute('aria-pressed')") == "true"
+    row = gradients.query_selector('.tconv-control[data-name="row"] input[type=range]')
+    assert row is None or row.get_attribute("aria-valuetext") == "0"
+    v.check_clean("picking by keyboard")
+
+
+def test_vendored_files_are_the_pinned_packages():
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    try:
+        import vendor
+    finally:
+        sys.path.pop(0)
+    for spec in vendor.PACKAGES:
+        manifest = json.loads((spec["target"] / vendor.MANIFEST).read_text())
+        assert (manifest["package"], manifest["version"]) == (spec["package"], spec["version"])
+        assert manifest["integrity"].startswith("sha512-")
+        assert vendor.check(spec["target"]) == [], f"{spec['package']}: files differ from the manifest"
+
+
+def test_launch_buttons_open_runnable_notebooks(site):
+    """Binder opens a chapter's MyST source in the course's environment; Colab a notebook the build wrote."""
+    config = __import__("yaml").safe_load((ROOT / "_config.yml").read_text())
+    org_repo = urlparse(config["repository"]["url"]).path.strip("/")
+    for chapter in CHAPTERS:
+        html = (site / "book" / f"{chapter}.html").read_text(encoding="utf-8")
+        links = {host: url for url, host in re.findall(
+            r'href="(https://(mybinder\.org|colab\.research\.google\.com)/[^"]+)"', html)}
+        binder = urlparse(links["mybinder.org"])
+        assert binder.path == f"/v2/gh/{org_repo}/{config['repository']['branch']}", binder.path
+        (target,) = parse_qs(binder.query)["urlpath"]
+        assert target == f"lab/tree/book/{chapter}.md" and (ROOT / target.removeprefix("lab/tree/")).is_file()
+        colab = urlparse(links["colab.research.google.com"])
+        assert colab.path == f"/github/{org_repo}/blob/notebooks/book/{chapter}.ipynb", colab.path
+        assert (site / "_notebooks" / "book" / f"{chapter}.ipynb").is_file()
+    assert (ROOT / ".binder" / "requirements.txt").read_text().count("-r ../requirements.txt") == 1
+
+
+def test_generated_notebooks_are_the_chapters_and_run(site, tmp_path):
+    """Each chapter's notebook holds the chapter's cells after the install cell; the shortest one runs."""
+    import jupytext
+    import nbclient
+    import nbformat
+
+    sizes = {}
+    for chapter in CHAPTERS:
+        built = nbformat.read(site / "_notebooks" / "book" / f"{chapter}.ipynb", as_version=4)
+        source = jupytext.read(ROOT / "book" / f"{chapter}.md", fmt="md:myst")
+        assert built.cells[0].metadata["tags"] == ["colab-setup"]
+        assert [c.source for c in built.cells[1:]] == [c.source for c in source.cells]
+        assert all(not c.get("outputs") for c in built.cells if c.cell_type == "code")
+        sizes[chapter] = sum(c.cell_type == "code" for c in built.cells)
+    shortest = min(sizes, key=sizes.get)
+    notebook = nbformat.read(site / "_notebooks" / "book" / f"{shortest}.ipynb", as_version=4)
+    env = {k: v for k, v in os.environ.items() if k != "TCONV_STATIC_SITE"}
+    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT / "book")}},
+                            kernel_manager_kwargs={"env": env}).execute()
+    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors, f"{shortest}: {errors[:1]}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
 import json
 import math
 import re
@@ -225,13 +227,15 @@ def test_static_html_embeds_the_data_safely_and_modestly(exports, name):
     static.data = exports[name]
     page = static._repr_html_()
     match = re.fullmatch(r'<div class="tconv-explorer tex2jax_ignore" data-explorer="(\w+)">'
-                         r'<script type="application/json">(.*)</script>'
+                         r'<script type="application/gzip" data-encoding="base64">([A-Za-z0-9+/=]*)</script>'
                          r'<p class="tconv-noscript">.*</p></div>', page, flags=re.S)
     assert match and match.group(1) == name
-    assert "<" not in match.group(2), "a '<' inside the JSON could end the script element"
-    assert json.loads(match.group(2)) == exports[name]
-    size = len(match.group(2).encode())
-    assert size < 1_500_000, f"{name}: {size / 1e6:.2f} MB of data on the page"
+    text = gzip.decompress(base64.b64decode(match.group(2))).decode("utf-8")
+    assert "<" not in text, "a '<' inside the JSON could end the script element"
+    assert json.loads(text) == exports[name]
+    assert page == static._repr_html_(), "the payload must not change from one build to the next"
+    size = len(match.group(2))
+    assert size < 150_000, f"{name}: {size / 1e3:.0f} kB of data on the page"
 
 
 def test_explore_is_static_when_the_book_builds(monkeypatch):
@@ -258,6 +262,23 @@ def test_live_widget_builds_and_updates(name, monkeypatch):
         box.value = values[(values.index(box.value) + 1) % len(values)]
         assert live.output.value != before, f"{name}: changing {control_name} changed nothing"
         assert live.params()[control_name] == box.value
+
+
+def test_live_gradient_explorer_picks_the_clicked_pixel(monkeypatch):
+    """In Jupyter the output grid is buttons: a click sets the row and column, as on the site."""
+    pytest.importorskip("ipywidgets")
+    live = widgets.LiveExplorer("gradients")
+    (picker,) = live.picker.children
+    grid = picker.children[1]
+    kernel_size, stride, padding = (live.params()[k] for k in ("kernel_size", "stride", "padding"))
+    h = geometry.conv_transpose_output_size(3, kernel_size, stride, padding)
+    assert len(grid.children) == h * h
+    grid.children[1 * h + 3].click()
+    assert (live.params()["row"], live.params()["col"]) == (1, 3)
+    expected = widgets.gradient_panels(**live.params())
+    assert widgets.render_html([p for p in expected if "pick" not in p]) == live.output.value
+    (picked,) = [b for b in live.picker.children[0].children[1].children if "(picked)" in b.tooltip]
+    assert picked.tooltip.endswith("pixel (1, 3) (picked)")
 
 
 def test_live_widget_draws_large_grids_as_images():

@@ -1,7 +1,8 @@
 /*
  * The course site's explorer viewer.
  *
- * Every <div class="tconv-explorer"> on a page holds, as inline JSON, what
+ * Every <div class="tconv-explorer"> on a page holds, as gzipped JSON in
+ * base64 (unpacked here with DecompressionStream), what
  * tconv_lib.widgets.export computed at build time: the controls, and the
  * panels of every combination of their values.  This script builds the
  * controls and, on every change, looks up the panels of the chosen
@@ -20,7 +21,9 @@
   var ARRAY_KEYS = ["values", "highlight", "dim", "mark", "cells", "rows", "cols"];
   var SEQ = [[255, 255, 255], [33, 102, 172]];
   var DIV = [[33, 102, 172], [255, 255, 255], [178, 24, 43]];
+  var DIM_GREY = [232, 232, 232];
   var PLAY_MS = 900;
+  var count = 0;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -29,20 +32,34 @@
     return node;
   }
 
-  function mix(a, b, t) {
-    return "rgb(" + [0, 1, 2].map(function (i) { return Math.round(a[i] + (b[i] - a[i]) * t); }).join(",") + ")";
-  }
-
   function clamp(t, lo, hi) { return t < lo ? lo : (t > hi ? hi : t); }
 
-  // The panel's colour scale, as tconv_lib.widgets draws it in Jupyter.
-  function colour(panel, v) {
+  function blend(a, b, t) {
+    return [0, 1, 2].map(function (i) { return Math.round(a[i] + (b[i] - a[i]) * t); });
+  }
+
+  // WCAG relative luminance of an sRGB colour (0-255 channels).
+  function luminance(rgb) {
+    var lin = rgb.map(function (c) {
+      c /= 255;
+      return c <= 0.04045 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2];
+  }
+
+  // The panel's colour scale, as tconv_lib.widgets draws it in Jupyter (_cell_colours):
+  // greyed cells mixed towards grey; text black or white, whichever contrasts more.
+  function colour(panel, v, dim) {
+    var rgb;
     if (panel.scale === "seq") {
-      var t = clamp((v - panel.vmin) / (panel.vmax - panel.vmin), 0, 1);
-      return { css: mix(SEQ[0], SEQ[1], t), dark: t > 0.6 };
+      rgb = blend(SEQ[0], SEQ[1], clamp((v - panel.vmin) / (panel.vmax - panel.vmin), 0, 1));
+    } else {
+      var u = clamp(v / panel.vmax, -1, 1);
+      rgb = u < 0 ? blend(DIV[1], DIV[0], -u) : blend(DIV[1], DIV[2], u);
     }
-    var u = clamp(v / panel.vmax, -1, 1);
-    return { css: u < 0 ? mix(DIV[1], DIV[0], -u) : mix(DIV[1], DIV[2], u), dark: Math.abs(u) > 0.6 };
+    if (dim) rgb = blend(rgb, DIM_GREY, 0.7);
+    var l = luminance(rgb);
+    return { css: "rgb(" + rgb.join(",") + ")", dark: 1.05 / (l + 0.05) > (l + 0.05) / 0.05 };
   }
 
   function cellSet(list) {
@@ -51,10 +68,23 @@
     return set;
   }
 
-  function Explorer(root) {
-    var source = root.querySelector('script[type="application/json"]');
+  // The explorer's data: gzipped JSON in base64 (or plain JSON).
+  function load(root) {
+    var source = root.querySelector('script[type="application/gzip"], script[type="application/json"]');
+    if (source.type === "application/json") return Promise.resolve(JSON.parse(source.textContent));
+    if (!window.DecompressionStream) {
+      return Promise.reject(new Error("this browser cannot unpack the explorer (no DecompressionStream)"));
+    }
+    var text = atob(source.textContent.trim()), bytes = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(JSON.parse);
+  }
+
+  function Explorer(root, data) {
     this.root = root;
-    this.data = JSON.parse(source.textContent);
+    this.id = "tconv-x" + (++count);
+    this.data = data;
     this.index = this.data.controls.map(function (c) { return c.values.indexOf(c.default); });
     this.inputs = [];
     this.timers = {};
@@ -75,13 +105,19 @@
     var stale = this.root.querySelector(".tconv-noscript");
     if (stale) stale.parentNode.removeChild(stale);
     var head = el("div", "tconv-head");
-    head.appendChild(el("strong", null, data.title));
+    var title = el("strong", null, data.title);
+    title.id = this.id + "-title";
+    head.appendChild(title);
+    this.root.setAttribute("role", "group");
+    this.root.setAttribute("aria-labelledby", title.id);
     head.appendChild(document.createTextNode(" — " + data.blurb));
     var controls = el("div", "tconv-controls");
     data.controls.forEach(function (control, i) {
       var row = el("div", "tconv-control");
       row.setAttribute("data-name", control.name);
-      row.appendChild(el("span", "tconv-label", control.label));
+      var label = el("span", "tconv-label", control.label);
+      label.id = self.id + "-c" + i;
+      row.appendChild(label);
       if (control.play) row.appendChild(self.playButton(i));
       row.appendChild(control.values.length <= 6 ? self.buttons(control, i) : self.slider(control, i));
       controls.appendChild(row);
@@ -97,6 +133,7 @@
   Explorer.prototype.buttons = function (control, i) {
     var self = this, group = el("span", "tconv-buttons");
     group.setAttribute("role", "group");
+    group.setAttribute("aria-labelledby", this.id + "-c" + i);
     var buttons = control.values.map(function (value, j) {
       var button = el("button", "tconv-button", value);
       button.type = "button";
@@ -118,13 +155,15 @@
     input.min = 0;
     input.max = control.values.length - 1;
     input.step = 1;
-    input.setAttribute("aria-label", control.label);
+    input.setAttribute("aria-labelledby", this.id + "-c" + i);
     var shown = el("output", "tconv-value");
+    shown.setAttribute("aria-hidden", "true");
     input.addEventListener("input", function () { self.set(i, Number(input.value)); });
     wrap.appendChild(input);
     wrap.appendChild(shown);
     this.inputs[i] = function (j) {
       input.value = j;
+      input.setAttribute("aria-valuetext", String(control.values[j]));
       shown.textContent = String(control.values[j]);
     };
     return wrap;
@@ -133,24 +172,22 @@
   Explorer.prototype.playButton = function (i) {
     var self = this, button = el("button", "tconv-play", "▶");
     button.type = "button";
-    button.setAttribute("aria-label", "play");
+    button.setAttribute("aria-label", "play through " + this.data.controls[i].label);
+    button.setAttribute("aria-pressed", "false");
+    function stop() {
+      clearInterval(self.timers[i]);
+      delete self.timers[i];
+      button.textContent = "▶";
+      button.setAttribute("aria-pressed", "false");
+    }
     button.addEventListener("click", function () {
-      if (self.timers[i]) {
-        clearInterval(self.timers[i]);
-        delete self.timers[i];
-        button.textContent = "▶";
-        return;
-      }
-      var count = self.data.controls[i].values.length;
-      if (self.index[i] === count - 1) self.set(i, 0);
+      if (self.timers[i]) return stop();
+      var last = self.data.controls[i].values.length - 1;
+      if (self.index[i] === last) self.set(i, 0);
       button.textContent = "❚❚";
+      button.setAttribute("aria-pressed", "true");
       self.timers[i] = setInterval(function () {
-        if (self.index[i] >= count - 1) {
-          clearInterval(self.timers[i]);
-          delete self.timers[i];
-          button.textContent = "▶";
-          return;
-        }
+        if (self.index[i] >= last) return stop();
         self.set(i, self.index[i] + 1);
       }, PLAY_MS);
     });
@@ -173,7 +210,10 @@
       });
     });
     found.forEach(function (f) { self.index[f[0]] = f[1]; });
-    if (found.length) this.render();
+    if (!found.length) return;
+    this.render();
+    var again = this.panels.querySelectorAll("button.tconv-pick[aria-pressed='true']");
+    if (again.length) again[0].focus();
   };
 
   Explorer.prototype.render = function () {
@@ -194,6 +234,8 @@
   function titled(panel, body) {
     var box = el("div", "tconv-panel tconv-" + panel.kind);
     box.appendChild(el("div", "tconv-title", panel.title));
+    var table = body.querySelector && body.querySelector("table");
+    if (table) table.setAttribute("aria-label", panel.title);
     box.appendChild(body);
     if (panel.note) box.appendChild(el("div", "tconv-caption", panel.note));
     return box;
@@ -214,26 +256,34 @@
       var tr = el("tr");
       if (panel.rows) tr.appendChild(el("th", null, panel.rows[r]));
       row.forEach(function (v, c) {
-        var key = r + "," + c, look = colour(panel, v), classes = [];
+        var key = r + "," + c, classes = [], greyed = !!dim[key];
         var label = panel.annotate ? (panel.cells ? panel.cells[r][c] : String(v)) : "";
         if (mark[key]) label += "•";
-        var td = el("td", null, label);
-        td.style.background = look.css;
-        if (look.dark) classes.push("tconv-dark");
-        if (highlight[key]) classes.push("tconv-hl");
-        if (dim[key]) classes.push("tconv-dim");
+        var inside = true;
         if (frame) {
-          var inside = r >= frame[0] && r < frame[0] + frame[2] && c >= frame[1] && c < frame[1] + frame[3];
-          if (!inside) classes.push("tconv-dim");
+          inside = r >= frame[0] && r < frame[0] + frame[2] && c >= frame[1] && c < frame[1] + frame[3];
+          if (!inside) greyed = true;
           if (inside && r === frame[0]) classes.push("tconv-ft");
           if (inside && r === frame[0] + frame[2] - 1) classes.push("tconv-fb");
           if (inside && c === frame[1]) classes.push("tconv-fl");
           if (inside && c === frame[1] + frame[3] - 1) classes.push("tconv-fr");
         }
+        var look = colour(panel, v, greyed);
+        var td = el("td");
+        td.style.background = look.css;
+        if (look.dark) classes.push("tconv-dark");
+        if (highlight[key]) classes.push("tconv-hl");
+        if (greyed) classes.push("tconv-dim");
         if (panel.pick) {
-          classes.push("tconv-pickable");
-          td.title = "pick (" + r + ", " + c + ")";
-          td.addEventListener("click", function () { self.pick(panel.pick, r, c); });
+          // a grid to pick from: every cell is a button
+          var button = el("button", "tconv-pick", label);
+          button.type = "button";
+          button.setAttribute("aria-label", panel.title + ": pixel (" + r + ", " + c + ") = " + v);
+          button.setAttribute("aria-pressed", highlight[key] ? "true" : "false");
+          button.addEventListener("click", function () { self.pick(panel.pick, r, c); });
+          td.appendChild(button);
+        } else {
+          td.textContent = label;
         }
         td.className = classes.join(" ");
         td.setAttribute("data-value", String(v));
@@ -284,8 +334,19 @@
   };
 
   function start() {
-    var roots = document.querySelectorAll(".tconv-explorer:not(.tconv-ready)");
-    Array.prototype.forEach.call(roots, function (root) { root.tconvExplorer = new Explorer(root); });
+    var roots = document.querySelectorAll(".tconv-explorer:not(.tconv-ready):not(.tconv-loading)");
+    Array.prototype.forEach.call(roots, function (root) {
+      root.classList.add("tconv-loading");
+      load(root).then(function (data) {
+        root.classList.remove("tconv-loading");
+        root.tconvExplorer = new Explorer(root, data);
+      }, function (error) {
+        root.classList.remove("tconv-loading");
+        var message = root.querySelector(".tconv-noscript");
+        if (message) message.textContent = "This explorer could not start: " + error.message +
+          ". Run the page as a notebook instead.";
+      });
+    });
   }
 
   if (document.readyState === "loading") {
