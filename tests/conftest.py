@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,3 +54,26 @@ def site(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     return out / "_build" / "html"
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright (the site's and the feedback's browser tests)."""
+    from playwright import sync_api
+
+    if not Path(CHROMIUM).exists():
+        message = "Chromium is not installed (.ci/run installs Debian's chromium: apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run the browser tests, not skip them
+        pytest.skip(message)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -408,6 +408,35 @@ def test_feedback_and_export(graded):
     assert KERAS in result.stdout and "most common failure" in result.stdout, result.stdout
 
 
+@pytest.mark.slow
+def test_feedback_reads_offline_and_shows_no_grader_internals(graded, browser):
+    """The wrong student's feedback, opened from disk with every network request refused."""
+    grading, _ = graded
+    _command("feedback", "geometry", "--students", "wrong", "--grading", str(grading))
+    path = grading / "feedback" / "wrong" / "geometry" / "geometry.html"
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, offline=True)
+    page = context.new_page()
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(path.as_uri())
+    page.wait_for_function("document.querySelectorAll('mjx-container svg').length > 10", timeout=30_000)
+    text = page.inner_text("body")
+    typeset = page.evaluate("document.querySelectorAll('mjx-container').length")
+    raw = page.evaluate("(document.body.innerText.match(/\\$[^$\\n]{1,40}\\$/g) || []).length")
+    context.close()
+    foreign = [url for url in requests if not url.startswith(("file:", "data:", "about:"))]
+    assert foreign == [], f"the feedback asked other hosts for {foreign}"
+    assert typeset > 10 and raw == 0, f"{typeset} formulas typeset, {raw} left as raw TeX"
+    for internal in ("Traceback", "tconv_lib/", str(ROOT), sys.prefix, "site-packages", "/home/student"):
+        assert internal not in text, f"the feedback shows {internal!r}"
+    summary = text[: text.index("Homework:")]
+    for title in ("Part A: the output size", "Part D: Keras' padding in PyTorch's terms"):
+        assert title in summary, f"the summary does not name {title!r}: {summary[:500]}"
+    assert "Test cell" not in summary
+    lost = summary[summary.index("Part D"):]
+    assert "What failed:" in lost and "hidden case" in lost and "What to check:" in lost, lost
+
+
 # --------------------------------------------------------------------------------------
 # Beyond one machine, and beyond SQLite
 # --------------------------------------------------------------------------------------

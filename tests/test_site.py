@@ -21,7 +21,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 from pathlib import Path
@@ -36,11 +35,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
-]
 EXPLORERS_PAGE = "book/explorers.html"
 TIMEOUT_MS = 20_000
 AXE = ROOT / "tests" / "vendor" / "axe-core" / "axe.min.js"
@@ -66,19 +60,6 @@ def server(site):
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
     httpd.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        message = "Chromium is not installed (.ci/run installs Debian's chromium: apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI must run the browser tests, not skip them
-        pytest.skip(message)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 class Visit:

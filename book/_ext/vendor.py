@@ -39,6 +39,15 @@ MATHJAX = {
               "es5/input/tex/extensions/*.js", "es5/output/chtml/fonts/woff-v2/*.woff"],
     "strip": "es5/",
 }
+# The same MathJax, as one file with SVG output (no font files to load), inlined into every
+# feedback file the grading command writes, so that a student's feedback typesets offline.
+MATHJAX_FEEDBACK = {
+    "package": "mathjax",
+    "version": MATHJAX["version"],
+    "target": ROOT / "tconv_lib" / "grading" / "command" / "vendor" / "mathjax",
+    "files": ["LICENSE", "es5/tex-svg.js"],
+    "strip": "es5/",
+}
 # axe-core: the accessibility engine the browser tests run on every page.
 AXE = {
     "package": "axe-core",
@@ -47,7 +56,7 @@ AXE = {
     "files": ["LICENSE", "axe.min.js"],
     "strip": "",
 }
-PACKAGES = (MATHJAX, AXE)
+PACKAGES = (MATHJAX, MATHJAX_FEEDBACK, AXE)
 MANIFEST = "vendor.json"
 
 
