@@ -57,6 +57,8 @@ __all__ = [
     "gap_lengths",
     "polyphase_decompose",
     "phase_gains",
+    "phase_gain_spread",
+    "measure_phase_gains",
     "GainStatistics",
     "phase_gain_statistics",
     "conv_weight_from_transposed",
@@ -569,6 +571,105 @@ def phase_gains(weight, stride, dilation=1):
     subs = polyphase_decompose(weight, stride, dilation)
     spatial = (-1,) if weight.ndim in (1, 3) else (-2, -1)
     return subs.sum(axis=spatial)
+
+
+def phase_gain_spread(gains, phase_ndim=2):
+    """The share of the phase gains' power that differs from phase to phase.
+
+    Parameters
+    ----------
+    gains : array_like, shape (s, ...) or (sH, sW, ...)
+        Phase gains with the phase axes first, as :func:`phase_gains` and
+        :func:`measure_phase_gains` return them; the other axes (channel
+        pairs, random draws) are pooled.
+    phase_ndim : {1, 2}
+        How many leading axes are phases.
+
+    Returns
+    -------
+    float
+        ``mean(var over the phases) / mean(gains**2)``, in ``[0, 1]``: 0 when
+        every channel pair has equal gains in all its phases (no checkerboard
+        on a constant input), close to ``1 - 1/P`` when pooled over many
+        independent zero-mean gains of ``P`` phases
+        (:func:`phase_gain_statistics`), 1 when every pair's gains average to
+        zero over its phases.  0 for gains that are all zero.
+
+    Examples
+    --------
+    >>> phase_gain_spread(np.array([[1.0, 1.0], [1.0, 1.0]]))
+    0.0
+    >>> phase_gain_spread(np.array([[2.0, 0.0], [0.0, 0.0]]))  # one phase: 1 - 1/4
+    0.75
+    >>> phase_gain_spread(np.array([2.0, 1.0]), phase_ndim=1)  # var 1/4, mean square 5/2
+    0.1
+    """
+    gains = np.asarray(gains, dtype=np.float64)
+    if phase_ndim not in (1, 2) or gains.ndim < phase_ndim:
+        raise ValueError(f"phase_ndim must be 1 or 2 and at most gains.ndim={gains.ndim}, got {phase_ndim}")
+    power = float(np.mean(gains**2))
+    if power == 0:
+        return 0.0
+    phases = tuple(range(phase_ndim))
+    return float(np.mean(gains.var(axis=phases)) / power)
+
+
+def measure_phase_gains(layer, in_channels, stride, size=8, margin=2):
+    """The phase gains of any 2D upsampling layer, measured by feeding it constants.
+
+    Input channel ``c`` set to 1 everywhere and the others to 0 gives, away
+    from the borders, output channel ``o`` the value ``S[r, c, o]`` on output
+    phase ``r``: the gain of that channel pair.  This works for every layer
+    that is linear up to its bias (the response to zeros is subtracted):
+    transposed convolutions, sub-pixel convolutions, resize-convolutions.
+
+    Parameters
+    ----------
+    layer : callable
+        ``layer(x)`` for ``x`` of shape ``(N, in_channels, size, size)``
+        (float64 NumPy) returns ``(N, C_out, size * sH, size * sW)``.
+    in_channels : int
+    stride : int or (int, int)
+        The upsampling factor ``(sH, sW)``.
+    size : int
+        Side of the constant input images.
+    margin : int
+        Input pixels at each border whose outputs are left out:
+        ``margin * s`` output pixels, so that the window starts on the
+        stride's grid.
+
+    Returns
+    -------
+    ndarray, shape (sH, sW, in_channels, C_out)
+        ``gains[rh, rw, c, o]``, phases first as in :func:`phase_gains`.
+        Phase ``r`` is output phase ``r`` (of the output index); for a
+        transposed convolution with padding ``p`` that is canvas phase
+        ``(r + p) mod s``, so these are :func:`phase_gains` rolled by ``p``.
+
+    Examples
+    --------
+    A bilinear kernel: every phase passes a constant through unchanged.
+
+    >>> from tconv_lib import conv_transpose2d, mitigation
+    >>> w = mitigation.bilinear_kernel(4, channels=1)
+    >>> measure_phase_gains(lambda x: conv_transpose2d(x, w, stride=2, padding=1), 1, 2)[..., 0, 0]
+    array([[1., 1.],
+           [1., 1.]])
+    """
+    sh, sw = ntuple(stride, 2, "stride")
+    x = np.broadcast_to(np.eye(in_channels)[:, :, None, None], (in_channels, in_channels, size, size))
+    response = np.asarray(layer(np.ascontiguousarray(x, dtype=np.float64)), dtype=np.float64)
+    response = response - np.asarray(layer(np.zeros((1, in_channels, size, size))), dtype=np.float64)
+    h, w = response.shape[-2:]
+    if (h, w) != (size * sh, size * sw):
+        raise ValueError(f"the layer maps {size}x{size} to {h}x{w}, not {size * sh}x{size * sw}: "
+                         f"pass the stride it upsamples by")
+    inner = response[..., margin * sh : h - margin * sh, margin * sw : w - margin * sw]
+    if inner.shape[-1] < sw or inner.shape[-2] < sh:
+        raise ValueError(f"margin={margin} leaves no whole period of a {size}x{size} input; "
+                         f"pass a larger size or a smaller margin")
+    means = phase_means(inner, (sh, sw))  # (C_in, C_out, sH, sW)
+    return np.moveaxis(means, (-2, -1), (0, 1))
 
 
 class GainStatistics(NamedTuple):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from test_transposed import GRID_1D, GRID_2D, _random_case, transposed_cases
 
 import tconv_lib
-from tconv_lib import artifacts, geometry
+from tconv_lib import artifacts, geometry, mitigation
 
 # ---------------------------------------------------------------------------------------------
 # Coverage: operator == brute force == closed form
@@ -571,3 +571,48 @@ def test_ones_kernel_k4_s2_is_flat_in_the_interior():
     )
     assert out.min() < out.max(), "the border rows have smaller coverage"
     assert artifacts.checkerboard_score(interior, 2) < 1e-12, "k=4, s=2 interior should be flat"
+
+
+# ---------------------------------------------------------------------------------------------
+# Phase gains of whole layers, measured
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k,p,op", [(2, 0, 0), (3, 1, 1), (4, 1, 0), (5, 2, 1), (6, 2, 0)],
+                         ids=["k2_p0", "k3_p1_op1", "k4_p1", "k5_p2_op1", "k6_p2"])
+def test_measured_phase_gains_of_a_transposed_layer_are_its_phase_gains(k, p, op):
+    """Output phase r is canvas phase (r + p) mod s: the measured gains are phase_gains rolled by p."""
+    w = np.random.default_rng(8).standard_normal((3, 2, k, k))
+    b = np.random.default_rng(9).standard_normal(2)
+    s = 2
+    assert geometry.conv_transpose_output_size(8, k, s, p, op) == 16, "a x2 layer"
+    layer = lambda x: tconv_lib.conv_transpose2d(x, w, b, stride=s, padding=p, output_padding=op)  # noqa: E731
+    measured = artifacts.measure_phase_gains(layer, 3, s)
+    expected = np.roll(artifacts.phase_gains(w, s), (-p, -p), axis=(0, 1))
+    assert measured.shape == (2, 2, 3, 2), measured.shape
+    np.testing.assert_allclose(measured, expected, atol=1e-12, err_msg=f"k={k} p={p}")
+
+
+def test_measured_phase_gains_of_resize_and_icnr_layers_are_equal_across_phases():
+    rng = np.random.default_rng(10)
+    w_conv = rng.standard_normal((2, 3, 3, 3))
+    resize = lambda x: mitigation.resize_conv2d(x, w_conv, scale=2, padding=1)  # noqa: E731
+    w_icnr = mitigation.icnr((2 * 4, 3, 3, 3), 2, rng=1)
+    icnr = lambda x: mitigation.subpixel_conv2d(x, w_icnr, upscale=2, padding=1)  # noqa: E731
+    w_sub = rng.standard_normal((2 * 4, 3, 3, 3))
+    sub = lambda x: mitigation.subpixel_conv2d(x, w_sub, upscale=2, padding=1)  # noqa: E731
+    for name, layer in (("resize", resize), ("icnr", icnr)):
+        gains = artifacts.measure_phase_gains(layer, 3, 2)
+        assert artifacts.phase_gain_spread(gains) < 1e-12, name
+    np.testing.assert_allclose(artifacts.measure_phase_gains(resize, 3, 2)[0, 0], w_conv.sum(axis=(2, 3)).T)
+    assert artifacts.phase_gain_spread(artifacts.measure_phase_gains(sub, 3, 2)) > 0.1, "random sub-pixel"
+
+
+def test_phase_gain_spread_is_the_pooled_share_that_varies():
+    gains = np.random.default_rng(11).standard_normal((2, 2, 5, 6))
+    expected = gains.var(axis=(0, 1)).mean() / (gains**2).mean()
+    assert artifacts.phase_gain_spread(gains) == pytest.approx(expected)
+    assert artifacts.phase_gain_spread(np.zeros((2, 2, 3))) == 0.0
+    assert artifacts.phase_gain_spread(np.array([1.0, -1.0]), phase_ndim=1) == 1.0
+    with pytest.raises(ValueError, match="phase_ndim"):
+        artifacts.phase_gain_spread(np.ones(3), phase_ndim=3)

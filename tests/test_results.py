@@ -1,0 +1,63 @@
+"""tconv_lib.results: slow experiments run once per key, and the key follows what they depend on."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tconv_lib import results
+
+
+@pytest.fixture(autouse=True)
+def results_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("TCONV_RESULTS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def _experiment(n, seed=0):
+    return {"draws": np.random.default_rng(seed).standard_normal(n), "n": np.array(n)}
+
+
+def _helper(x):
+    return x + 1
+
+
+def _helper_changed(x):
+    return x + 2
+
+
+def test_second_call_reads_the_stored_arrays(results_in_tmp):
+    calls = []
+
+    def compute(n):
+        calls.append(n)
+        return _experiment(n)
+
+    first = results.cached("exp", compute, n=5)
+    second = results.cached("exp", compute, n=5)
+    assert calls == [5], f"computed {len(calls)} times"
+    assert set(first) == set(second) == {"draws", "n"}
+    np.testing.assert_array_equal(first["draws"], second["draws"])
+    assert len(list(results_in_tmp.glob("exp-*.npz"))) == 1
+
+
+def test_parameters_and_code_change_the_key():
+    base = results.result_key("exp", _experiment, n=5)
+    assert results.result_key("exp", _experiment, n=6) != base, "parameters"
+    assert results.result_key("other", _experiment, n=5) != base, "name"
+    assert results.result_key("exp", _experiment, (_helper,), n=5) != base, "a dependency"
+    assert (results.result_key("exp", _experiment, (_helper,), n=5)
+            != results.result_key("exp", _experiment, (_helper_changed,), n=5)), "the dependency's code"
+    assert results.result_key("exp", _experiment, n=5) == base, "the key is deterministic"
+
+
+def test_only_numbers_are_stored():
+    with pytest.raises(TypeError, match="store numbers only"):
+        results.cached("bad", lambda: {"names": np.array(["a", "b"])})
+    with pytest.raises(TypeError, match="dict of arrays"):
+        results.cached("bad", lambda: [1, 2])
+
+
+def test_results_dir_defaults_to_the_build_folder(monkeypatch):
+    monkeypatch.delenv("TCONV_RESULTS_DIR")
+    assert results.results_dir().parts[-2:] == ("_build", "results")
