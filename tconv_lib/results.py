@@ -58,6 +58,15 @@ def results_dir() -> Path:
     return Path.home() / ".cache" / "tconv_lib" / "results"
 
 
+def _source(obj) -> str:
+    """The code of a function, or of every function a class defines (a class's own source is not
+    available for classes defined in a notebook, its methods' is)."""
+    if inspect.isclass(obj):
+        methods = [value for _, value in sorted(vars(obj).items()) if inspect.isfunction(value)]
+        return obj.__qualname__ + "".join(inspect.getsource(method) for method in methods)
+    return inspect.getsource(obj)
+
+
 def result_key(name: str, compute: Callable, depends_on=(), **params) -> str:
     """The hex digest that names one result: everything the arrays depend on.
 
@@ -68,7 +77,8 @@ def result_key(name: str, compute: Callable, depends_on=(), **params) -> str:
     compute : callable
         The function that computes it.
     depends_on : iterable of callables
-        Other functions whose code the result depends on.
+        Other functions whose code the result depends on; for a class, the
+        code of every method it defines.
     **params
         ``compute``'s keyword arguments; JSON-serialisable.
 
@@ -87,7 +97,7 @@ def result_key(name: str, compute: Callable, depends_on=(), **params) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps({"name": name, "params": params}, sort_keys=True).encode())
     for function in (compute, *depends_on):
-        digest.update(inspect.getsource(function).encode())
+        digest.update(_source(function).encode())
     for module in sorted(_PACKAGE.glob("*.py")):
         digest.update(module.name.encode() + module.read_bytes())
     versions = {"numpy": np.__version__}

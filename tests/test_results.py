@@ -51,6 +51,25 @@ def test_parameters_and_code_change_the_key():
     assert results.result_key("exp", _experiment, n=5) == base, "the key is deterministic"
 
 
+class _Model:
+    def forward(self, x):
+        return x
+
+
+class _ModelChanged:
+    def forward(self, x):
+        return -x
+
+
+def test_a_class_counts_by_the_code_of_its_methods():
+    _ModelChanged.__qualname__ = _Model.__qualname__  # the same name, other code
+    try:
+        keys = {results.result_key("exp", _experiment, (cls,), n=5) for cls in (_Model, _ModelChanged)}
+    finally:
+        _ModelChanged.__qualname__ = "_ModelChanged"
+    assert len(keys) == 2, "the methods' code is part of the key"
+
+
 def test_only_numbers_are_stored():
     with pytest.raises(TypeError, match="store numbers only"):
         results.cached("bad", lambda: {"names": np.array(["a", "b"])})
