@@ -63,8 +63,9 @@ def _source(obj) -> str:
     available for classes defined in a notebook, its methods' is)."""
     if inspect.isclass(obj):
         methods = [value for _, value in sorted(vars(obj).items()) if inspect.isfunction(value)]
-        return obj.__qualname__ + "".join(inspect.getsource(method) for method in methods)
-    return inspect.getsource(obj)
+        return obj.__qualname__ + "".join(_source(method) for method in methods)
+    # trailing blank space is not code: a notebook cell's last function may or may not end in "\n"
+    return inspect.getsource(obj).rstrip() + "\n"
 
 
 def result_key(name: str, compute: Callable, depends_on=(), **params) -> str:

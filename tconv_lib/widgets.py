@@ -745,7 +745,8 @@ EXPLORERS: dict[str, Explorer] = {
                  "The same upsampling by transposed convolution, resize-convolution, bilinear and ICNR init.",
                  lambda **_: _mitigation_controls(), mitigation_panels),
         Explorer("gradients", "Gradient flow",
-                 "Pick an output pixel: which inputs and weights receive its gradient?",
+                 "Pick an output pixel: which inputs and weights receive its gradient? Or send back "
+                 "all ones, through the transposed layer and through a strided convolution.",
                  _gradient_controls, gradient_panels, {"size": 3}),
     )
 }

@@ -80,3 +80,23 @@ def test_only_numbers_are_stored():
 def test_results_dir_defaults_to_the_build_folder(monkeypatch):
     monkeypatch.delenv("TCONV_RESULTS_DIR")
     assert results.results_dir().parts[-2:] == ("_build", "results")
+
+
+def _define(source: str, name: str):
+    """A function defined from source text, the way a notebook cell defines one."""
+    import linecache
+
+    filename = f"<cell {abs(hash(source))}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    namespace = {"np": np}
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace[name]
+
+
+def test_trailing_blank_space_does_not_change_the_key():
+    """A cell's last function may or may not end in a newline (Jupyter vs a script): same key."""
+    with_newline = _define("def f(n):\n    return {'x': np.arange(n)}\n", "f")
+    without = _define("def f(n):\n    return {'x': np.arange(n)}", "f")
+    changed = _define("def f(n):\n    return {'x': np.arange(n + 1)}", "f")
+    assert results.result_key("e", with_newline, n=1) == results.result_key("e", without, n=1)
+    assert results.result_key("e", changed, n=1) != results.result_key("e", without, n=1)
