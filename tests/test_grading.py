@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tconv_lib.grading import GradingFailure, check, compare, keys, pickle_function, sandbox, student_id
-from tconv_lib.grading.cases import CONV_TRANSPOSE2D_STRATA, FromCatalogue, Part, Wide
+from tconv_lib.grading.cases import CONV_TRANSPOSE2D_STRATA, DERIVED_TAGS, Case, FromCatalogue, Part, Raising, Wide
 from tconv_lib.grading.parts import PARTS
 from tconv_lib.grading.verify import MAX_PAYLOAD_BYTES, Isolation, Verdict, verify
 
@@ -52,7 +52,10 @@ def graded(
 
 
 def output_size(n, k, s=1, p=0, op=0, d=1):
-    return (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+    size = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+    if size < 1:
+        raise ValueError(f"output size {size}: reduce the padding")
+    return size
 
 
 def scatter_1d(x, weight, stride):
@@ -119,12 +122,13 @@ def test_student_id_comes_from_nbgrader_layout(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "wrong, message",
     [
-        (lambda n, k, s=1, p=0, op=0, d=1: (n - 1) * s - 2 * p + d * (k - 1) + 1, "expected"),
-        (lambda n, k, s=1, p=0, op=0, d=1: (n - 1) * s - p + d * (k - 1) + op + 1, "expected"),
+        (lambda n, k, s=1, p=0, op=0, d=1: output_size(n, k, s, p, 0, d), "expected"),
+        (lambda n, k, s=1, p=0, op=0, d=1: output_size(n, k, s, p, op, d) + p, "expected"),
         (lambda n, k, s=1, p=0, op=0, d=1: float(output_size(n, k, s, p, op, d)), "expected the integer"),
         (lambda n, k, s=1, p=0, op=0, d=1: 1 / 0, "raised ZeroDivisionError"),
+        (lambda n, k, s=1, p=0, op=0, d=1: (n - 1) * s - 2 * p + d * (k - 1) + op + 1, "to raise ValueError"),
     ],
-    ids=["forgot_output_padding", "padding_once", "float_not_int", "raises"],
+    ids=["forgot_output_padding", "padding_once", "float_not_int", "raises", "no_output_returned"],
 )
 def test_wrong_answers_fail_with_the_case(wrong, message):
     with pytest.raises(GradingFailure) as failure:
@@ -194,6 +198,43 @@ def test_expected_exception_parts(isolation):
 
     verdict = graded("geometry.output_padding_for", never_raises, isolation, student="erin")
     assert "expected your function to raise ValueError" in verdict.message, verdict
+
+
+def _positive(value):
+    return None if isinstance(value, float) and value > 0 else f"you measured {value!r}, expected a positive number"
+
+
+def test_a_case_with_a_check_is_judged_on_the_property_it_checks(isolation):
+    """Case.check replaces the comparison with ``expected``: any result with the property passes,
+    one without it fails with the check's message, and a check that cannot read a result fails the
+    case with a message instead of stopping the grader."""
+    cases = [Case("x=1", (1.0,), expected=999.0, check=_positive), Case("x=2", (2.0,), check=_positive)]
+    part = Part("test.measure", "Part Z (experiment): a measurement", lambda rng: cases[0])
+
+    def run(function):
+        payload = pickle_function(function)
+        return verify({part.name: payload}, {part.name: cases}, {part.name: part}, isolation)[part.name]
+
+    assert run(lambda x: x * 0.5).passed, "0.5 and 1.0 are not 999.0, but they are positive"
+    verdict = run(lambda x: -x)
+    assert not verdict.passed and "hidden case 1 of 2" in verdict.message, verdict
+    assert "you measured -1.0, expected a positive number" in verdict.message, verdict
+    assert "raised ZeroDivisionError" in run(lambda x: 1 / 0).message
+    cases[1] = Case("x=2", (2.0,), check=lambda value: None if value["key"] else "no key")
+    verdict = run(lambda x: x)
+    assert "hidden case 2 of 2" in verdict.message and "could not check your result 2.0" in verdict.message, verdict
+
+
+def test_raising_and_wide_draw_every_reason_to_raise():
+    """Raising (arrays) and Wide (integers) end a set with cases that must raise, one reason after another."""
+    ok = lambda rng: Case(f"ok {rng.integers(10**9)}", (), expected=1)  # noqa: E731
+    first = lambda rng: Case("no output", (), raises=ValueError)  # noqa: E731
+    second = lambda rng: Case("unknown mode", (), raises=ValueError)  # noqa: E731
+    cases = Raising(ok, (first, second), n_raises=3).many(np.random.default_rng(0), 8)
+    assert [c.description for c in cases[5:]] == ["no output", "unknown mode", "no output"], cases
+    assert all(c.raises is None for c in cases[:5])
+    cases = Wide(ok, ok, n_wide=2, draw_raises=(first, second)).many(np.random.default_rng(0), 8)
+    assert [c.description for c in cases[4:6]] == ["no output", "unknown mode"], cases
 
 
 # --------------------------------------------------------------------------------------
@@ -578,7 +619,9 @@ def test_catalogue_drawer_spreads_a_students_cases_over_every_stratum():
         cases = drawer.many(np.random.default_rng(seed), len(strata))
         assert len({case.name for case in cases}) == len(strata), f"seed {seed}: a case is drawn twice"
         for case, tags in zip(cases, strata):
-            assert {"bias", *tags} <= case.tags, f"seed {seed}: {case.name} lacks the tags {tags}"
+            derived = [tag for tag in tags if tag in DERIVED_TAGS]
+            assert {"bias", *tags} - set(derived) <= case.tags, f"seed {seed}: {case.name} lacks the tags {tags}"
+            assert all(DERIVED_TAGS[tag](case) for tag in derived), f"seed {seed}: {case.name} is not {derived}"
         assert [c.name for c in drawer.many(np.random.default_rng(seed), len(strata))] == [
             c.name for c in cases
         ], f"seed {seed}: the same seed must draw the same cases"

@@ -110,7 +110,10 @@ def check(part_name: str, function: Callable, *, student: str | None = None) -> 
     Examples
     --------
     >>> def output_size(n, k, s=1, p=0, op=0, d=1):
-    ...     return (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+    ...     size = (n - 1) * s - 2 * p + d * (k - 1) + op + 1
+    ...     if size < 1:
+    ...         raise ValueError(f"no output (size {size}): reduce the padding")
+    ...     return size
     >>> check("geometry.output_size", output_size, student="doctest")  # doctest: +ELLIPSIS
     geometry.output_size: all 12 practice cases passed ...
     """

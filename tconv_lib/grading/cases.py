@@ -34,6 +34,7 @@ __all__ = [
     "register",
     "Distinct",
     "Wide",
+    "Raising",
     "FromCatalogue",
     "small_array",
     "fmt_params",
@@ -49,6 +50,13 @@ class Case:
     ``expected`` is tconv_lib's answer; ``references`` holds further answers the
     result must also match (e.g. ``{"PyTorch": array}``).  ``raises`` names an
     exception type the call must raise instead of returning.
+
+    ``check``, for a part graded on a *property* of what the student returns rather than
+    on one right answer (an experiment whose numbers depend on the student's random draws,
+    an upsampler of the student's design), replaces the comparison with ``expected``:
+    ``check(value)`` returns ``None`` when the value has the property, else the message the
+    student reads (what was measured, what was expected of it).  It runs in the grader, on
+    the value read back from the sandbox, and must never raise for any value it is given.
     """
 
     description: str
@@ -57,6 +65,7 @@ class Case:
     expected: Any = None
     references: dict = field(default_factory=dict)
     raises: type[BaseException] | None = None
+    check: Callable[[Any], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,14 +142,15 @@ class Wide:
     stride): within the teaching range every answer could be computed in advance and
     shipped as a table; the wide cases (sizes in the thousands or millions) make that
     useless, while the formula the chapter teaches answers them as easily.  A part whose
-    function must raise on some inputs also draws ``n_raises`` cases from ``draw_raises``,
-    so that a function that never raises cannot pass by luck.
+    function must raise on some inputs also draws ``n_raises`` cases from ``draw_raises``
+    (a tuple of drawers: one after the other, one per reason to raise), so that a function
+    that never raises cannot pass by luck.
     """
 
     draw: Callable[[np.random.Generator], Case]
     draw_wide: Callable[[np.random.Generator], Case]
     n_wide: int = 2
-    draw_raises: Callable[[np.random.Generator], Case] | None = None
+    draw_raises: Callable[[np.random.Generator], Case] | tuple[Callable, ...] | None = None
     n_raises: int = 2
 
     def __call__(self, rng: np.random.Generator) -> Case:
@@ -149,8 +159,48 @@ class Wide:
     def many(self, rng: np.random.Generator, n: int) -> list[Case]:
         n_raises = self.n_raises if self.draw_raises is not None else 0
         cases = Distinct(self.draw).many(rng, n - self.n_wide - n_raises)
-        cases += [self.draw_raises(rng) for _ in range(n_raises)]
+        cases += [_nth(self.draw_raises, i)(rng) for i in range(n_raises)]
         return cases + [self.draw_wide(rng) for _ in range(self.n_wide)]
+
+
+def _nth(drawers, i: int) -> Callable[[np.random.Generator], Case]:
+    """Drawer ``i`` of a tuple of drawers, taken in turn (one reason to raise after another), or the one."""
+    return drawers[i % len(drawers)] if isinstance(drawers, tuple) else drawers
+
+
+@dataclass(frozen=True)
+class Raising:
+    """Cases from ``draw``, then ``n_raises`` from ``draw_raises``: inputs the function must refuse.
+
+    For a part on arrays (not a few integers, where :class:`Wide` does the same) whose
+    function must raise on some inputs, e.g. a padding that crops everything away: a
+    function that never raises cannot pass by luck.
+    """
+
+    draw: Callable[[np.random.Generator], Case]
+    draw_raises: Callable[[np.random.Generator], Case] | tuple[Callable, ...]
+    n_raises: int = 2
+
+    def __call__(self, rng: np.random.Generator) -> Case:
+        return self.draw(rng)
+
+    def many(self, rng: np.random.Generator, n: int) -> list[Case]:
+        cases = [self.draw(rng) for _ in range(n - self.n_raises)]
+        return cases + [_nth(self.draw_raises, i)(rng) for i in range(self.n_raises)]
+
+
+def _pair(value) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+
+
+#: Strata that the catalogue's tags do not name, as predicates on a case (see :class:`FromCatalogue`).
+DERIVED_TAGS: dict[str, Callable[[references.Case], bool]] = {
+    # output_padding adds positions beyond the stamps' reach, which only the bias fills
+    "output_padding_gt_padding": lambda case: any(
+        o > p
+        for o, p in zip(_pair(case.params.get("output_padding", 0)), _pair(case.params.get("padding", 0)))
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -176,6 +226,8 @@ class FromCatalogue:
     strata : tuple of tuple of str
         Tags that case ``i`` of a set must carry, ``strata[i % len(strata)]``: with one
         stratum per hyper-parameter, every student's set exercises every one of them.
+        A tag may also be one of :data:`DERIVED_TAGS` (a property of the parameters that
+        the catalogue does not tag).
     require, forbid : tuple of str
         Tags every case must carry / must not carry.
     """
@@ -195,10 +247,12 @@ class FromCatalogue:
         chosen: list[references.Case] = []
         for i in range(n):
             tags = self.require + self.strata[i % len(self.strata)]
+            derived = [DERIVED_TAGS[t] for t in tags if t in DERIVED_TAGS]
+            tags = tuple(t for t in tags if t not in DERIVED_TAGS)
             pool = [
                 c
                 for c in references.catalogue(self.op, tags_all=tags, tags_none=self.forbid)
-                if c not in chosen
+                if c not in chosen and all(holds(c) for holds in derived)
             ]
             if not pool:
                 raise ValueError(
@@ -277,7 +331,7 @@ def torch_grads(
 # Cases with a catalogue case's parameters and fresh inputs
 # --------------------------------------------------------------------------------------
 
-#: One stratum per hyper-parameter of conv_transpose2d's signature, then two free draws.
+#: One stratum per hyper-parameter of conv_transpose2d's signature, and an output_padding beyond the padding.
 CONV_TRANSPOSE2D_STRATA = (
     ("output_padding",),
     ("groups",),
@@ -288,7 +342,7 @@ CONV_TRANSPOSE2D_STRATA = (
     ("batch",),
     ("nonsquare", "stride"),
     ("output_padding_ge_stride",),
-    (),
+    ("output_padding_gt_padding",),
 )
 
 

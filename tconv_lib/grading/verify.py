@@ -216,7 +216,12 @@ def _read_results(folder: Path) -> list[dict]:
 
 
 def judge(part: Part, cases: list[Case], outcomes: list[dict]) -> Verdict:
-    """The verdict on a part: it passes only if every case has an outcome and every outcome is right."""
+    """The verdict on a part: it passes only if every case has an outcome and every outcome is right.
+
+    Right means: raised the case's ``raises``; else, for a case with a ``check``, has the
+    property it checks (``check(value)`` returns None); else matches ``expected`` and every
+    one of ``references`` (:func:`~tconv_lib.grading.compare.compare`).
+    """
     for number, case in enumerate(cases, start=1):
         outcome = outcomes[number - 1] if number <= len(outcomes) else None
         if outcome is None and outcomes and outcomes[-1]["status"] not in ("ok", "error"):
@@ -254,6 +259,11 @@ def _judge_case(part: Part, case: Case, outcome: dict | None) -> str | None:
         return f"your function raised {value}"
     if status != "ok":
         return f"the grader got an unknown outcome {status!r}"
+    if case.check is not None:  # graded on a property of the result, not on one right answer
+        try:
+            return case.check(value)
+        except Exception as exc:  # noqa: BLE001 -- a result of a shape the check did not foresee
+            return f"the grader could not check your result {_short(value)} ({type(exc).__name__}: {exc})"
     message = compare(value, case.expected, rtol=part.rtol, atol=part.atol)
     if message:
         return message
