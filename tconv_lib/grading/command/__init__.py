@@ -1,4 +1,4 @@
-"""Grading a class: ``python -m tconv_lib.grade collect | autograde | feedback | export | similarity``.
+"""Grading a class: ``python -m tconv_lib.grade collect|autograde|manual|feedback|export|similarity``.
 
 A thin layer over stock nbgrader (same course folder, same gradebook, same files) that
 makes grading a real class fast, resumable and safe against hostile notebooks:
@@ -9,12 +9,14 @@ makes grading a real class fast, resumable and safe against hostile notebooks:
   limits; each part's hidden cases are drawn from the course secret and run in a second,
   NumPy-only sandbox; only verified scores reach the gradebook; a dead kernel or worker
   costs only its own notebook; a state file makes a re-run grade only what changed;
+* ``manual`` lists the written answers with their rubrics and enters the scores a grader
+  gives them (nbgrader's formgrader is the other way);
 * ``feedback`` and ``export`` generate nbgrader's feedback and a CSV of grades, with a
-  per-part summary;
+  per-part summary; manual scores count once entered;
 * ``similarity`` reports how much code each student's parts share with classmates', the
   instructor's solutions and the course library's.
 
-One module per subcommand (:mod:`.collect`, :mod:`.autograde`, :mod:`.feedback`,
+One module per subcommand (:mod:`.collect`, :mod:`.autograde`, :mod:`.manual`, :mod:`.feedback`,
 :mod:`.export`, :mod:`.similarity`); :mod:`.worker` grades one submission, :mod:`.execute` runs its notebook,
 :mod:`.course` knows the course's folders, fingerprints and state.
 """
@@ -25,7 +27,7 @@ import argparse
 import os
 import sys
 
-from . import autograde, collect, export, feedback, similarity
+from . import autograde, collect, export, feedback, manual, similarity
 
 __all__ = ["main", "build_parser"]
 
@@ -92,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade without bubblewrap: students' code runs as you (only for notebooks you trust)",
     )
     p.set_defaults(func=autograde.run)
+
+    p = sub.add_parser(
+        "manual", parents=[common], help="grade written answers by hand: rubrics, answers, scores"
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("--all", action="store_true", help="list the blank and graded answers too")
+    p.add_argument("--student", help="enter a score for this student")
+    p.add_argument("--part", help="the written part's grade id, as the listing shows it")
+    p.add_argument("--score", type=float, help="points, from 0 to the part's maximum")
+    p.add_argument("--comment", help="what the student's feedback says about the answer")
+    p.add_argument(
+        "--scores", metavar="CSV", help="enter many scores: columns student, part, score[, comment]"
+    )
+    p.set_defaults(func=manual.run)
 
     p = sub.add_parser("feedback", parents=[common], help="nbgrader generate_feedback")
     p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT")

@@ -47,6 +47,9 @@ class Progress:
             if result.get("status") in ("graded", "unreadable")
             else result.get("status", "?")
         )
+        to_grade = sum(state == "to grade" for state in (result.get("written") or {}).values())
+        if to_grade:
+            score += f" (+ {to_grade} written answer(s) to grade by hand)"
         print(
             f"[autograde] {self.done}/{self.total} done | {rate:.1f} notebooks/min | "
             f"~{_duration(left)} left | "
@@ -228,6 +231,7 @@ def error_result(job: dict, reason: str) -> dict:
         "messages": {},
         "score": 0.0,
         "max_score": 0.0,
+        "written": {},
         "log_tail": reason,
     }
 
@@ -348,6 +352,16 @@ def run(args) -> int:
     )
     if failed:
         print(f"nbgrader could not grade: {', '.join(failed)} (their messages say why)")
+    to_grade = sorted(
+        f"{r['assignment']}/{r['student']}"
+        for r in results
+        if "to grade" in (r.get("written") or {}).values()
+    )
+    if to_grade:
+        print(
+            f"written answers to grade by hand in {len(to_grade)} notebook(s): nbgrader's formgrader, or "
+            f"`python -m tconv_lib.grade manual ASSIGNMENT` to list them with their rubrics"
+        )
     return 1 if errors else 0
 
 

@@ -1,5 +1,6 @@
 """The course as the grading command sees it: nbgrader's configuration, the source notebooks'
-graded parts, fingerprints of submissions and the state file that makes grading resumable."""
+graded parts (autograded test cells and written answers), fingerprints of submissions and the
+state file that makes grading resumable."""
 
 from __future__ import annotations
 
@@ -132,6 +133,54 @@ def graded_cells(source_notebook: Path) -> list[GradedCell]:
                 found["part"] if found else None,
             )
         )
+    return cells
+
+
+#: A part's heading in a source notebook: ``## Part F (written): what output_padding gives back (3 points)``.
+PART_HEADING = re.compile(r"^## (?P<title>Part \w+.*?)\s*\((?P<points>\d+(?:\.\d+)?) points?\)\s*$", re.M)
+SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
+
+
+@dataclass(frozen=True)
+class WrittenCell:
+    """A written answer of a source notebook: a markdown cell that is graded by hand.
+
+    nbgrader calls it a *manually graded answer* (``solution`` and ``grade``, with points).
+    Its source holds the model answer and the rubric between ``### BEGIN SOLUTION`` and
+    ``### END SOLUTION``: ``nbgrader generate_assignment`` replaces them with *YOUR ANSWER
+    HERE* in the release, so only the source (and the instructor) has them.
+    """
+
+    grade_id: str
+    points: float
+    title: str  # the heading of its part, without the points: "Part F (written): ..."
+    rubric: str  # the model answer and the rubric, as markdown
+
+
+def _source_text(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def written_cells(source_notebook: Path) -> list[WrittenCell]:
+    """The written answers of a source notebook, in order, each with its part's title and its rubric."""
+    nb = json.loads(source_notebook.read_text())
+    cells, title = [], ""
+    for cell in nb["cells"]:
+        source = _source_text(cell)
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] == "markdown" and not meta:
+            headings = PART_HEADING.findall(source)
+            title = headings[-1][0].replace("`", "") if headings else title
+        if cell["cell_type"] == "markdown" and meta.get("grade") and meta.get("solution"):
+            region = SOLUTION_REGION.search(source)
+            cells.append(
+                WrittenCell(
+                    meta["grade_id"],
+                    float(meta.get("points", 0)),
+                    title or meta["grade_id"],
+                    (region.group(1) if region else source).strip(),
+                )
+            )
     return cells
 
 

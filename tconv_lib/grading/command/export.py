@@ -1,4 +1,10 @@
-"""``python -m tconv_lib.grade export``: one CSV row per (student, assignment), and a per-part summary."""
+"""``python -m tconv_lib.grade export``: one CSV row per (student, assignment), and a per-part summary.
+
+Scores are nbgrader's: a part's score is its manual score where a grader entered one
+(formgrader or ``python -m tconv_lib.grade manual``), else its verified autograde score; a
+written answer not graded yet counts 0 and is listed in ``to_grade_by_hand``, so that grades
+are never exported as final while answers still wait for a grader.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import re
 from pathlib import Path
 
 from .course import Course, State
+
+#: A written answer that waits for a grader (not a failure, in the per-part summary).
+TO_GRADE = "written answer not graded yet"
 
 
 def _failure_kind(message: str) -> str:
@@ -46,15 +55,29 @@ def run(args) -> int:
                     late_penalty=submission.late_submission_penalty,
                     timestamp=submission.timestamp,
                 )
+                waiting = []
                 for notebook in submission.notebooks:
                     for grade in notebook.grades:
                         row[grade.name] = grade.score
                         message = (recorded.get("messages") or {}).get(grade.name, "")
+                        if grade.needs_manual_grade:
+                            waiting.append(grade.name)
+                            message = TO_GRADE
                         parts[(assignment.name, grade.name)].append((grade.score, grade.max_score, message))
+                row["to_grade_by_hand"] = " ".join(waiting)
                 rows.append(row)
     csv_path = Path(args.csv or course.grading / "grades.csv")
     summary_path = Path(args.summary or course.grading / "parts.csv")
-    fields = ["student", "assignment", "status", "score", "max_score", "late_penalty", "timestamp"]
+    fields = [
+        "student",
+        "assignment",
+        "status",
+        "score",
+        "max_score",
+        "late_penalty",
+        "timestamp",
+        "to_grade_by_hand",
+    ]
     fields += sorted({k for row in rows for k in row} - set(fields))
     with open(csv_path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
@@ -62,7 +85,7 @@ def run(args) -> int:
         writer.writerows(rows)
     summary = []
     for (assignment, grade_id), entries in sorted(parts.items()):
-        failures = [m for score, top, m in entries if score < top]
+        failures = [m for score, top, m in entries if score < top and m != TO_GRADE]
         kinds = Counter(_failure_kind(m) for m in failures if m)
         common, count = kinds.most_common(1)[0] if kinds else ("", 0)
         summary.append(
@@ -75,6 +98,7 @@ def run(args) -> int:
                 "failures": len(failures),
                 "most_common_failure": common,
                 "times": count,
+                "to_grade_by_hand": sum(m == TO_GRADE for _, _, m in entries),
             }
         )
     with open(summary_path, "w", newline="") as f:
@@ -89,6 +113,7 @@ def run(args) -> int:
                 "failures",
                 "most_common_failure",
                 "times",
+                "to_grade_by_hand",
             ],
         )
         writer.writeheader()
@@ -105,6 +130,13 @@ def run(args) -> int:
         f"grades: {csv_path} ({len(rows)} rows); per-part summary: {summary_path}; "
         f"for learning platforms: {', '.join(str(p) for p in lms)}"
     )
+    waiting = [f"{row['assignment']}/{row['student']}" for row in rows if row.get("to_grade_by_hand")]
+    if waiting:
+        print(
+            f"WARNING: {len(waiting)} submission(s) have written answers not graded yet, counted as 0: "
+            f"{', '.join(waiting[:10])}{' ...' if len(waiting) > 10 else ''}. Grade them in nbgrader's "
+            f"formgrader or with `python -m tconv_lib.grade manual`, then export again."
+        )
     return 0
 
 

@@ -11,7 +11,9 @@ it with three changes, so that what a student receives is about their work and n
   frames of tconv_lib or of installed packages; paths of the grading machine are hidden.
 * **A summary in the course's words.**  Each graded part is named by its title ("Part B:
   stamping in 2D, with padding"), not "Test cell", with its score; every lost point says
-  what failed (the verified message) and what to check.
+  what failed (the verified message) and what to check.  A written part shows its manual
+  score and the grader's comment, or that it is not graded yet; the rubric that the grading
+  command put beside the answer for the grader is left out.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from pathlib import Path
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Unicode
 
-from .course import Course, State, graded_cells
+from .course import Course, State, graded_cells, written_cells
+from .worker import RUBRIC_METADATA
 
 TEMPLATES = Path(__file__).with_name("templates")
 MATHJAX = Path(__file__).with_name("vendor") / "mathjax" / "tex-svg.js"
@@ -114,10 +117,11 @@ def _titles(source_notebook: str) -> dict[str, str]:
     """grade_id -> the part's title, from the registry of parts (else the notebook's heading)."""
     from ..parts import PARTS
 
-    return {
+    titles = {
         c.grade_id: PARTS[c.part].title if c.part in PARTS else c.grade_id
         for c in graded_cells(Path(source_notebook))
     }
+    return titles | {c.grade_id: c.title for c in written_cells(Path(source_notebook))}
 
 
 class StudentFacing(Preprocessor):
@@ -135,11 +139,19 @@ class StudentFacing(Preprocessor):
         source = Path(self.source_directory) / assignment / f"{assignment}.ipynb"
         titles = _titles(str(source)) if source.is_file() else {}
         items = []
+        # the rubrics the grader saw beside the written answers are not the student's to read
+        nb.cells = [cell for cell in nb.cells if not cell.metadata.get(RUBRIC_METADATA)]
+        pending = _to_grade_by_hand(info, nb)
         for cell in nb.cells:
             for output in cell.get("outputs", []):
                 if output.get("output_type") == "error":
                     self._clean(output)
             meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and cell.cell_type == "markdown" and meta.get("solution"):
+                grade_id = meta["grade_id"]
+                items.append(
+                    _written_item(grade_id, titles.get(grade_id, grade_id), meta, grade_id in pending)
+                )
             if meta.get("grade") and cell.cell_type == "code" and not meta.get("solution"):
                 grade_id = meta["grade_id"]
                 items.append(
@@ -184,6 +196,44 @@ def _item(grade_id: str, title: str, score, points, message: str) -> str:
         f"<pre>{html.escape(first)}</pre></div><div class='tconv-check'><b>What to check:</b> "
         f"{html.escape(advice(message))}</div></li>"
     )
+
+
+def _to_grade_by_hand(info: dict, nb) -> set[str]:
+    """The written answers of this notebook that still wait for a manual grade, from the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    written = [
+        c.metadata["nbgrader"]["grade_id"]
+        for c in nb.cells
+        if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")
+    ]
+    if not written or not info.get("db_url"):
+        return set()
+    pending = set()
+    with Gradebook(info["db_url"]) as gb:
+        for grade_id in written:
+            try:
+                grade = gb.find_grade(grade_id, info["notebook"], info["assignment"], info["student"])
+            except MissingEntry:
+                continue
+            if grade.needs_manual_grade:
+                pending.add(grade_id)
+    return pending
+
+
+def _written_item(grade_id: str, title: str, meta: dict, pending: bool) -> str:
+    """A written part in the summary: its manual score and the grader's comment, or that it waits."""
+    points = float(meta.get("points") or 0)
+    line = f"<a href='#{html.escape(grade_id)}'>{html.escape(title)}</a>"
+    if pending:
+        return f"<li class='tconv-pending'>{line}: graded by hand, not graded yet (out of {points:g})</li>"
+    score = float(meta.get("score") or 0)
+    kind = "tconv-passed" if score >= points else "tconv-lost"
+    comment = meta.get("comment") or ""
+    if comment == "No response.":  # nbgrader's word for an answer left as the release had it
+        return f"<li class='{kind}'>{line}: {score:g} / {points:g}, no answer was written</li>"
+    said = f"<div class='tconv-check'><b>Your grader:</b> {html.escape(comment)}</div>" if comment else ""
+    return f"<li class='{kind}'>{line}: {score:g} / {points:g}, graded by hand{said}</li>"
 
 
 def hidden_paths(course: Course) -> list[str]:

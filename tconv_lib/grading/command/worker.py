@@ -9,7 +9,12 @@ workers) run for every (assignment, student)::
     score         -> Scores        a test cell earns its points iff it ran to its hidden
                                    test and the verification passed
     record                         the verified scores into the gradebook, the verdicts
-                                   into the autograded notebook (what feedback shows)
+                                   into the autograded notebook (what feedback shows), and
+                                   beside each written answer its rubric, for the grader
+
+Written answers (markdown cells graded by hand) are scored by nbgrader itself, as stock
+nbgrader does: a blank answer earns 0, any other needs a manual grade (formgrader, or
+``python -m tconv_lib.grade manual``); this pipeline never writes their scores.
 
 Only this process (the grader) touches the gradebook, the grading folder and the course
 secret; student code runs in the sandboxes of :mod:`tconv_lib.grading.sandbox`.
@@ -30,7 +35,7 @@ from pathlib import Path
 
 from .. import MODE_VARIABLE, keys, sandbox, verify
 from ..parts import PARTS
-from .course import Course, GradedCell, graded_cells
+from .course import Course, GradedCell, WrittenCell, graded_cells, written_cells
 from .execute import BoundedKernelClient, GuardedExecute, error_output
 
 DEFERRED = "GradingDeferred"  # ename of the marker check() raises in a graded kernel
@@ -78,6 +83,7 @@ def grade_one(job: dict) -> dict:
     warnings.filterwarnings("ignore", module="nbgrader")  # nbgrader's add_submission autoflushes early
     course = _course(job)
     cells = _cells(course, job["assignment"])
+    written = _written(course, job["assignment"])
     uid = sandbox.sandbox_uid() if job["sandboxed"] else None
     try:
         run = run_notebook(course, job, uid)
@@ -86,7 +92,7 @@ def grade_one(job: dict) -> dict:
         verdicts = verify_parts(course, job, cells, run, uid)
         run.timings["verify"] = time.perf_counter() - verified_at
         scores = score(course, job, cells, run, verdicts)
-        record(course, job, cells, run, verdicts, scores)
+        by_hand = record(course, job, cells, run, verdicts, scores, written)
     finally:
         if uid is not None:
             sandbox.kill_user_processes(uid)  # the pid namespaces did it already; the second lock
@@ -101,6 +107,7 @@ def grade_one(job: dict) -> dict:
         "messages": scores.messages,
         "score": sum(scores.scores.values()),
         "max_score": sum(scores.maximum.values()),
+        "written": by_hand,
         "log_tail": "" if run.notebook is not None else run.log[-3000:],
         "timings": {k: round(v, 3) for k, v in run.timings.items()},
         "sandboxed": bool(job["sandboxed"]),
@@ -206,11 +213,13 @@ def record(
     run: NotebookRun,
     verdicts: dict[str, verify.Verdict],
     scores: Scores,
-) -> None:
-    """The verdicts into the autograded notebook, the verified scores into the gradebook."""
+    written: list[WrittenCell] = (),
+) -> dict[str, str]:
+    """The verdicts (and the rubrics) into the autograded notebook, the verified scores into the
+    gradebook; returns the state of each written answer: ``blank``, ``to grade`` or ``graded``."""
     if run.notebook is not None:
-        _annotate(run, cells, verdicts)
-    _write_gradebook(course, job["assignment"], job["student"], scores.scores)
+        _annotate(run, cells, verdicts, written)
+    return _write_gradebook(course, job["assignment"], job["student"], scores.scores, written)
 
 
 # --------------------------------------------------------------------------------------
@@ -219,6 +228,7 @@ def record(
 
 _COURSES: dict[tuple, Course] = {}
 _CELLS: dict[tuple, list[GradedCell]] = {}
+_WRITTEN: dict[tuple, list[WrittenCell]] = {}
 
 
 def _course(job: dict) -> Course:
@@ -234,6 +244,14 @@ def _cells(course: Course, assignment: str) -> list[GradedCell]:
     if key not in _CELLS:
         _CELLS[key] = graded_cells(path)
     return _CELLS[key]
+
+
+def _written(course: Course, assignment: str) -> list[WrittenCell]:
+    path = course.source_notebook(assignment)
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _WRITTEN:
+        _WRITTEN[key] = written_cells(path)
+    return _WRITTEN[key]
 
 
 def _config(course: Course, job: dict, private: Path):
@@ -365,8 +383,29 @@ def _status(course: Course, job: dict, run: NotebookRun) -> str:
     return "failed"
 
 
-def _annotate(run: NotebookRun, cells: list[GradedCell], verdicts: dict[str, verify.Verdict]) -> None:
-    """Replace the hand-over marker in each test cell by the verified outcome, as feedback shows it."""
+#: Marks the rubric cells the grader adds to an autograded notebook (feedback leaves them out).
+RUBRIC_METADATA = "tconv_rubric_for"
+
+
+def rubric_cell(cell: WrittenCell):
+    """The markdown cell that shows a written part's rubric to whoever grades it, under the answer."""
+    from nbformat.v4 import new_markdown_cell
+
+    text = (
+        f"**For the grader: the rubric of {cell.title} ({cell.points:g} points).** Added by the grading "
+        f"command for nbgrader's formgrader; the student's feedback leaves it out.\n\n{cell.rubric}"
+    )
+    return new_markdown_cell(text, metadata={RUBRIC_METADATA: cell.grade_id, "tags": ["tconv-rubric"]})
+
+
+def _annotate(
+    run: NotebookRun,
+    cells: list[GradedCell],
+    verdicts: dict[str, verify.Verdict],
+    written: list[WrittenCell] = (),
+) -> None:
+    """Replace the hand-over marker in each test cell by the verified outcome, as feedback shows it;
+    put each written part's rubric under the student's answer."""
     import nbformat
     from nbformat.v4 import new_output
 
@@ -388,6 +427,16 @@ def _annotate(run: NotebookRun, cells: list[GradedCell], verdicts: dict[str, ver
         elif len(kept) < len(outputs):
             kept.append(error_output("GradingFailure", "the function was not handed to the grader"))
         cell.outputs = kept
+    rubrics = {w.grade_id: w for w in written}
+    annotated = []
+    for cell in run.notebook.cells:
+        if cell.metadata.get(RUBRIC_METADATA):
+            continue  # the student's copy of a rubric cell, if any: never shown to the grader as ours
+        annotated.append(cell)
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "markdown" and grade_id in rubrics:
+            annotated.append(rubric_cell(rubrics.pop(grade_id)))
+    run.notebook.cells = annotated
     mode = run.path.stat().st_mode & 0o777
     os.chmod(run.path, mode | 0o200)
     nbformat.write(run.notebook, str(run.path))
@@ -405,8 +454,15 @@ def _nbgrader_scores(course: Course, job: dict) -> dict:
         return {g.name: g.auto_score for g in notebook.grades}
 
 
-def _write_gradebook(course: Course, assignment: str, student: str, scores: dict) -> None:
-    """The verified scores, through nbgrader's Gradebook API; the submission row is made if missing."""
+def _write_gradebook(
+    course: Course, assignment: str, student: str, scores: dict, written: list[WrittenCell] = ()
+) -> dict[str, str]:
+    """The verified scores, through nbgrader's Gradebook API; the submission row is made if missing.
+
+    Returns what nbgrader recorded for each written answer (which this function never scores):
+    ``blank`` (unchanged from the release: 0 points), ``to grade`` (an answer without a manual
+    score, or whose notebook changed since it was graded) or ``graded``.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     with Gradebook(course.db_url, course_id=course.course_id) as gb:
@@ -420,3 +476,18 @@ def _write_gradebook(course: Course, assignment: str, student: str, scores: dict
             grade.auto_score = value
             grade.needs_manual_grade = grade.manual_score is not None
         gb.db.commit()
+        states = {}
+        for cell in written:
+            try:
+                grade = gb.find_grade(cell.grade_id, assignment, assignment, student)
+            except MissingEntry:
+                continue
+            states[cell.grade_id] = written_state(grade)
+        return states
+
+
+def written_state(grade) -> str:
+    """``blank``, ``to grade`` or ``graded``: a written answer's grade, as nbgrader recorded it."""
+    if grade.needs_manual_grade:
+        return "to grade"
+    return "graded" if grade.manual_score is not None else "blank"
