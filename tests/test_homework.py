@@ -3,10 +3,11 @@ command (sandboxed, hidden cases from the course secret) for the class.
 
 For every assignment in solutions/: the committed release in exercises/ is exactly what
 `nbgrader generate_assignment` makes from the source; the source notebook earns full marks
-under stock `nbgrader autograde` (trusted: its hidden tests run practice cases in the
-kernel) and under `python -m tconv_lib.grade autograde`; under the grading command the
-untouched release earns zero and still runs to the end, and each known-wrong submission
-loses the points of exactly the parts it breaks.
+on every autograded part under stock `nbgrader autograde` (trusted: its hidden tests run
+practice cases in the kernel) and under `python -m tconv_lib.grade autograde`, and its
+written answers wait for a grader; under the grading command the untouched release earns
+zero, its blank written answers included (they need no grader), and still runs to the end,
+and each known-wrong submission loses the points of exactly the parts it breaks.
 
 Student data goes to temporary grading folders (TCONV_GRADING_DIR, --grading); the
 repository is not written to.  Scores are read from the gradebook, never from exit codes
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 
 from tconv_lib.grading import sandbox
@@ -132,7 +134,30 @@ WRONG: dict[str, dict[str, Wrong]] = {
         "size_forgets_output_padding": Wrong(
             (("conv_transpose_output_size", "+ op + 1", "+ 1"),),
             breaks=("output_size_formula", "reachable_sizes_one_per_output_padding",
-                    "output_padding_reaches_the_target"),
+                    "output_padding_reaches_the_target", "decoder_returns_to_every_encoder_size"),
+        ),
+        "size_without_output_returned": Wrong(  # 0 or a negative size, instead of a ValueError
+            (("conv_transpose_output_size", "    if size < 1:\n", "    if size < -10**9:\n"),),
+            breaks=("output_size_formula",),
+        ),
+        "keras_mode_read_case_sensitively": Wrong(
+            (("keras_to_torch_padding", "mode = padding.lower() if isinstance(padding, str) else padding",
+              "mode = padding"),),
+            breaks=("keras_padding_in_torch_terms",),
+        ),
+        "keras_refuses_only_the_visible_unknown_mode": Wrong(  # passes the visible test, not the hidden ones
+            (("keras_to_torch_padding", 'if mode not in ("same", "valid"):', 'if mode == "full":'),
+             ("keras_to_torch_padding", 'if mode == "valid":', 'if mode != "same":')),
+            breaks=("keras_padding_in_torch_terms",),
+        ),
+        "decoder_paddings_in_the_encoders_order": Wrong(
+            (("decoder_output_paddings", "return paddings[::-1]", "return paddings"),),
+            breaks=("decoder_returns_to_every_encoder_size",),
+        ),
+        "decoder_floor_forgets_dilation": Wrong(
+            (("decoder_output_paddings", "size = (sizes[-1] + 2 * p - d * (k - 1) - 1) // s + 1",
+              "size = (sizes[-1] + 2 * p - (k - 1) - 1) // s + 1"),),
+            breaks=("decoder_returns_to_every_encoder_size",),
         ),
         "reachable_sizes_stop_at_the_stride": Wrong(
             (("reachable_output_sizes", "range(max(s, d))", "range(s)"),),
@@ -238,6 +263,17 @@ def _grade_cells(nb) -> dict[str, float]:
             for c in _cells(nb, grade=True, solution=False)}
 
 
+def _written_cells(nb) -> dict[str, float]:
+    """grade_id -> points of every written answer (a markdown cell graded by hand)."""
+    return {c.metadata["nbgrader"]["grade_id"]: float(c.metadata["nbgrader"]["points"])
+            for c in _cells(nb, grade=True, solution=True) if c.cell_type == "markdown"}
+
+
+def _all_points(nb) -> list[float]:
+    """The points of every graded cell, autograded or written, in the notebook's order."""
+    return [float(c.metadata["nbgrader"]["points"]) for c in _cells(nb, grade=True)]
+
+
 def _solution_body(source: str) -> tuple[int, int]:
     """Start and end of the lines between BEGIN SOLUTION and END SOLUTION."""
     start = source.index(BEGIN_SOLUTION) + len(BEGIN_SOLUTION) + 1
@@ -297,6 +333,7 @@ class Graded:
     seconds_per_student: float  # stock nbgrader autograding the sample student's notebook
     stock_scores: dict[str, float]  # the sample, under stock nbgrader
     scores: dict[str, dict[str, float]]  # student -> grade_id -> score, under the grading command
+    to_grade: dict[str, set[str]]  # student -> graded cells that wait for a manual grade
 
     @property
     def release(self) -> Path:
@@ -331,13 +368,17 @@ def _grade_the_class(grading: Path, assignments: list[str]) -> None:
     assert result.returncode == 0, f"the grading command failed:\n{result.stdout}\n{result.stderr[-5000:]}"
 
 
-def _scores(assignment: str, grading: Path, students) -> dict[str, dict[str, float]]:
+def _scores(assignment: str, grading: Path, students) -> tuple[dict, dict]:
+    """student -> grade_id -> score, and student -> the grade_ids that wait for a manual grade."""
     from nbgrader.api import Gradebook
 
+    scores, to_grade = {}, {}
     with Gradebook(f"sqlite:///{grading / 'gradebook.db'}", course_id=COURSE_ID) as gb:
-        return {student: {grade.name: grade.score
-                          for grade in gb.find_submission_notebook(assignment, assignment, student).grades}
-                for student in students}
+        for student in students:
+            grades = gb.find_submission_notebook(assignment, assignment, student).grades
+            scores[student] = {grade.name: grade.score for grade in grades}
+            to_grade[student] = {grade.name for grade in grades if grade.needs_manual_grade}
+    return scores, to_grade
 
 
 @pytest.fixture(scope="session")
@@ -362,10 +403,12 @@ def graded(request, tmp_path_factory) -> dict[str, Graded]:
         _submit_the_class(assignment, command_grading)
     _grade_the_class(command_grading, needed)
     students = [SOLUTION_STUDENT, BLANK_STUDENT]
-    return {a: Graded(a, folders[a], command_grading, seconds[a],
-                      _scores(a, folders[a], [SOLUTION_STUDENT])[SOLUTION_STUDENT],
-                      _scores(a, command_grading, students + list(WRONG.get(a, {}))))
-            for a in needed}
+    graded = {}
+    for a in needed:
+        scores, to_grade = _scores(a, command_grading, students + list(WRONG.get(a, {})))
+        stock = _scores(a, folders[a], [SOLUTION_STUDENT])[0][SOLUTION_STUDENT]
+        graded[a] = Graded(a, folders[a], command_grading, seconds[a], stock, scores, to_grade)
+    return graded
 
 
 # --------------------------------------------------------------------------------------
@@ -401,23 +444,72 @@ def test_every_graded_cell_runs_hidden_tests_of_its_own_assignment(assignment):
     assert sorted(used) == registered, f"{assignment}: parts in tconv_lib.grading without a test cell"
 
 
+PART_HEADING = re.compile(r"^## Part (\w+)(?: \((challenge|written|experiment)\))?: .*\((\d+) points?\)$", re.M)
+
+
+def _headings(nb) -> list[tuple[str, str, float]]:
+    """(letter, kind, points) of every '## Part X[ (kind)]: ... (N points)' heading, in order."""
+    return [(letter, kind, float(points)) for cell in nb.cells if cell.cell_type == "markdown"
+            for letter, kind, points in PART_HEADING.findall(cell.source)]
+
+
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_points_in_each_heading_match_its_test_cell(assignment):
     nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
-    heading_points = []
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            heading_points += [float(p) for p in re.findall(r"^## Part \w+: .*\((\d+) points?\)$",
-                                                            cell.source, re.M)]
-    assert heading_points == list(_grade_cells(nb).values()), (
+    heading_points = [points for _, _, points in _headings(nb)]
+    assert heading_points == _all_points(nb), (
         f"{assignment}: the points in the '## Part X: ... (N points)' headings differ from the "
-        f"test cells' points {_grade_cells(nb)}")
+        f"graded cells' points {_all_points(nb)} (autograded test cells and written answers, in order)")
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_points_in_the_intro_table_match_the_parts(assignment):
+    """The intro's table of parts lists every part with the points of its heading, and the total."""
+    nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    rows = re.findall(r"^\| ([A-Z]) \| .* \| (\d+) \|$", nb.cells[0].source, re.M)
+    total = re.search(r"^\| \| total \| (\d+) \|$", nb.cells[0].source, re.M)
+    assert [(letter, float(points)) for letter, points in rows] == [(h[0], h[2]) for h in _headings(nb)], (
+        f"{assignment}: the intro's table of parts differs from the parts' headings")
+    assert total and float(total.group(1)) == sum(_all_points(nb)), f"{assignment}: the table's total"
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_every_assignment_has_a_challenge_and_a_written_part(assignment):
+    """A challenge (autograded, its heading says so), one written part graded by hand with a rubric that
+    only the source holds, and in artifacts, mitigation and gradients an experiment graded on a property."""
+    nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    kinds = [kind for _, kind, _ in _headings(nb)]
+    assert "challenge" in kinds, f"{assignment}: no part whose heading says (challenge)"
+    assert kinds.count("written") == 1, f"{assignment}: one written part, got {kinds.count('written')}"
+    if assignment in ("artifacts", "mitigation", "gradients"):
+        assert "experiment" in kinds, f"{assignment}: no part whose heading says (experiment)"
+        experiments = [name for name in PARTS if name.startswith(f"{assignment}.")
+                       and "(experiment)" in PARTS[name].title]
+        assert experiments, f"{assignment}: no registered part titled (experiment)"
+        for name in experiments:
+            cases = PARTS[name].cases(np.random.default_rng(0))
+            assert all(case.check is not None for case in cases), f"{name}: graded on one number, not a property"
+    written = _written_cells(nb)
+    assert len(written) == 1, f"{assignment}: written answers {written}"
+    (grade_id,) = written
+    answer = next(_cells(nb, grade_id=grade_id))
+    start, end = _solution_body(answer.source)
+    assert "Rubric" in answer.source[start:end], f"{grade_id}: the source's answer cell holds no rubric"
+    released = next(_cells(_read(RELEASE / assignment / f"{assignment}.ipynb"), grade_id=grade_id))
+    assert released.source == "YOUR ANSWER HERE", f"{grade_id}: the release shows {released.source[:80]!r}"
+
+
+def test_the_course_has_at_least_36_parts():
+    count = sum(len(_headings(_read(SOURCE / a / f"{a}.ipynb"))) for a in ASSIGNMENTS)
+    assert count >= 36, f"{count} parts in all"
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_reference_solutions_do_not_delegate(assignment):
     nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
     for cell in _cells(nb, solution=True):
+        if cell.cell_type != "code":
+            continue  # a written answer
         start, end = _solution_body(cell.source)
         for word in ("import", "tconv_lib", "torch", "scipy", "convolve", "correlate"):
             assert word not in cell.source[start:end], f"{cell.metadata['nbgrader']['grade_id']} uses {word}"
@@ -450,10 +542,13 @@ def test_committed_release_is_what_generate_assignment_makes(assignment, graded)
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_source_notebook_earns_full_marks(assignment, graded):
+    """Full marks on every autograded part; the model's written answers wait for a grader (0 until then)."""
     result = graded[assignment]
-    points = _grade_cells(_read(SOURCE / assignment / f"{assignment}.ipynb"))
-    assert result.scores[SOLUTION_STUDENT] == points, _failures(result, SOLUTION_STUDENT)
-    assert result.stock_scores == points, f"under stock nbgrader: {result.stock_scores}"
+    nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    expected = {**_grade_cells(nb), **{grade_id: 0.0 for grade_id in _written_cells(nb)}}
+    assert result.scores[SOLUTION_STUDENT] == expected, _failures(result, SOLUTION_STUDENT)
+    assert result.to_grade[SOLUTION_STUDENT] == set(_written_cells(nb)), result.to_grade[SOLUTION_STUDENT]
+    assert result.stock_scores == expected, f"under stock nbgrader: {result.stock_scores}"
 
 
 @pytest.mark.slow
@@ -461,6 +556,7 @@ def test_source_notebook_earns_full_marks(assignment, graded):
 def test_untouched_release_earns_zero_and_runs_to_the_end(assignment, graded):
     result = graded[assignment]
     assert set(result.scores[BLANK_STUDENT].values()) == {0.0}, result.scores[BLANK_STUDENT]
+    assert result.to_grade[BLANK_STUDENT] == set(), f"blank written answers need no grader: {result.to_grade}"
     nb = result.autograded(BLANK_STUDENT)
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count is not None for c in code_cells), "autograding stopped early"
@@ -476,10 +572,12 @@ WRONG_CASES = [(a, name) for a in ASSIGNMENTS for name in WRONG.get(a, {})]
 @pytest.mark.parametrize("assignment, name", WRONG_CASES, ids=[f"{a}-{n}" for a, n in WRONG_CASES])
 def test_wrong_submission_loses_exactly_the_parts_it_breaks(assignment, name, graded):
     result = graded[assignment]
-    points = _grade_cells(_read(SOURCE / assignment / f"{assignment}.ipynb"))
+    nb = _read(SOURCE / assignment / f"{assignment}.ipynb")
+    points = _grade_cells(nb)
     breaks = WRONG[assignment][name].breaks
     assert set(breaks) <= set(points), f"unknown test cells in {name}.breaks: {set(breaks) - set(points)}"
     expected = {grade_id: 0.0 if grade_id in breaks else full for grade_id, full in points.items()}
+    expected |= {grade_id: 0.0 for grade_id in _written_cells(nb)}  # the model's answers, not graded yet
     assert result.scores[name] == expected, _failures(result, name)
 
 
