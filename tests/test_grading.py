@@ -16,7 +16,15 @@ import numpy as np
 import pytest
 
 from tconv_lib.grading import GradingFailure, check, compare, keys, pickle_function, sandbox, student_id
-from tconv_lib.grading.cases import CONV_TRANSPOSE2D_STRATA, DERIVED_TAGS, Case, FromCatalogue, Part, Raising, Wide
+from tconv_lib.grading.cases import (
+    CONV_TRANSPOSE2D_STRATA,
+    DERIVED_TAGS,
+    Case,
+    FromCatalogue,
+    Part,
+    Raising,
+    Wide,
+)
 from tconv_lib.grading.parts import PARTS
 from tconv_lib.grading.verify import MAX_PAYLOAD_BYTES, Isolation, Verdict, verify
 
@@ -201,7 +209,11 @@ def test_expected_exception_parts(isolation):
 
 
 def _positive(value):
-    return None if isinstance(value, float) and value > 0 else f"you measured {value!r}, expected a positive number"
+    return (
+        None
+        if isinstance(value, float) and value > 0
+        else f"you measured {value!r}, expected a positive number"
+    )
 
 
 def test_a_case_with_a_check_is_judged_on_the_property_it_checks(isolation):
@@ -222,7 +234,9 @@ def test_a_case_with_a_check_is_judged_on_the_property_it_checks(isolation):
     assert "raised ZeroDivisionError" in run(lambda x: 1 / 0).message
     cases[1] = Case("x=2", (2.0,), check=lambda value: None if value["key"] else "no key")
     verdict = run(lambda x: x)
-    assert "hidden case 2 of 2" in verdict.message and "could not check your result 2.0" in verdict.message, verdict
+    assert "hidden case 2 of 2" in verdict.message and "could not check your result 2.0" in verdict.message, (
+        verdict
+    )
 
 
 def test_raising_and_wide_draw_every_reason_to_raise():
@@ -620,8 +634,12 @@ def test_catalogue_drawer_spreads_a_students_cases_over_every_stratum():
         assert len({case.name for case in cases}) == len(strata), f"seed {seed}: a case is drawn twice"
         for case, tags in zip(cases, strata):
             derived = [tag for tag in tags if tag in DERIVED_TAGS]
-            assert {"bias", *tags} - set(derived) <= case.tags, f"seed {seed}: {case.name} lacks the tags {tags}"
-            assert all(DERIVED_TAGS[tag](case) for tag in derived), f"seed {seed}: {case.name} is not {derived}"
+            assert {"bias", *tags} - set(derived) <= case.tags, (
+                f"seed {seed}: {case.name} lacks the tags {tags}"
+            )
+            assert all(DERIVED_TAGS[tag](case) for tag in derived), (
+                f"seed {seed}: {case.name} is not {derived}"
+            )
         assert [c.name for c in drawer.many(np.random.default_rng(seed), len(strata))] == [
             c.name for c in cases
         ], f"seed {seed}: the same seed must draw the same cases"
