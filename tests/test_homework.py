@@ -103,6 +103,19 @@ WRONG: dict[str, dict[str, Wrong]] = {
               "    return conv_transpose1d_via_matrix(grad_output, weight, stride, padding)\n"),),
             breaks=("input_gradient_is_c_transpose",),
         ),
+        "unread_inputs_forget_the_dilation": Wrong(
+            (("unread_inputs", "positions = starts + a * dilation", "positions = starts + a"),),
+            breaks=("unread_inputs_have_zero_columns",),
+        ),
+        "unread_inputs_without_a_window_are_all_of_them": Wrong(
+            (("unread_inputs", "    if n_out < 1:\n", "    if n_out < -10**9:\n"),),
+            breaks=("unread_inputs_have_zero_columns",),
+        ),
+        "unread_inputs_read_by_the_padding": Wrong(  # taps in the padding count as reading an input
+            (("unread_inputs", "read[positions[(positions >= 0) & (positions < input_length)]] = True",
+              "read[np.clip(positions, 0, input_length - 1)] = True"),),
+            breaks=("unread_inputs_have_zero_columns",),
+        ),
     },
     "mechanics": {
         "scatter_crops_padding_minus_1": Wrong(
@@ -444,7 +457,8 @@ def test_every_graded_cell_runs_hidden_tests_of_its_own_assignment(assignment):
     assert sorted(used) == registered, f"{assignment}: parts in tconv_lib.grading without a test cell"
 
 
-PART_HEADING = re.compile(r"^## Part (\w+)(?: \((challenge|written|experiment)\))?: .*\((\d+) points?\)$", re.M)
+PART_HEADING = re.compile(
+    r"^## Part (\w+)(?: \((challenge|written|experiment)\))?: .*\((\d+) points?\)$", re.M)
 
 
 def _headings(nb) -> list[tuple[str, str, float]]:
@@ -488,7 +502,7 @@ def test_every_assignment_has_a_challenge_and_a_written_part(assignment):
         assert experiments, f"{assignment}: no registered part titled (experiment)"
         for name in experiments:
             cases = PARTS[name].cases(np.random.default_rng(0))
-            assert all(case.check is not None for case in cases), f"{name}: graded on one number, not a property"
+            assert all(case.check is not None for case in cases), f"{name}: graded on one number"
     written = _written_cells(nb)
     assert len(written) == 1, f"{assignment}: written answers {written}"
     (grade_id,) = written
