@@ -142,6 +142,27 @@ WRONG: dict[str, dict[str, Wrong]] = {
             (("conv_transpose2d", None, DELEGATE_TO_TORCH),),
             breaks=("conv_transpose2d_full_signature",),
         ),
+        "scatter_returns_what_a_crop_leaves_of_nothing": Wrong(
+            (("conv_transpose2d_scatter", "if 2 * ph >= canvas.shape[0] or 2 * pw >= canvas.shape[1]:",
+              "if False:"),),
+            breaks=("scatter_2d_matches_the_lectures",),
+        ),
+        "full_signature_forgets_the_dilation": Wrong(
+            (("conv_transpose1d_full", "kernel[::dilation] = weight", "kernel[: len(weight)] = weight"),),
+            breaks=("conv_transpose1d_full_matches_pytorch",),
+        ),
+        "full_signature_output_padding_at_the_start": Wrong(
+            (("conv_transpose1d_full", "padded = np.concatenate([np.zeros(span - 1, dtype=x.dtype), up,",
+              "padded = np.concatenate([np.zeros(span - 1 + output_padding, dtype=x.dtype), up,"),
+             ("conv_transpose1d_full", "np.zeros(span - 1 + output_padding, dtype=x.dtype)])",
+              "np.zeros(span - 1, dtype=x.dtype)])")),
+            breaks=("conv_transpose1d_full_matches_pytorch",),
+        ),
+        "full_signature_accepts_any_output_padding": Wrong(
+            (("conv_transpose1d_full", "if not 0 <= output_padding < max(stride, dilation):",
+              "if output_padding < 0:"),),
+            breaks=("conv_transpose1d_full_matches_pytorch",),
+        ),
     },
     "geometry": {
         "size_forgets_output_padding": Wrong(
