@@ -218,11 +218,44 @@ WRONG: dict[str, dict[str, Wrong]] = {
         ),
         "polyphase_takes_contiguous_taps": Wrong(
             (("polyphase_kernels", "padded[r::stride]", "padded[r * length : (r + 1) * length]"),),
-            breaks=("polyphase_kernels_gather_every_s_th_tap", "polyphase_view_matches_the_stamps"),
+            breaks=("polyphase_kernels_gather_every_s_th_tap", "polyphase_view_matches_the_stamps",
+                    "random_phase_gains_have_the_coverage_statistics"),
         ),
         "score_divides_by_the_rms_with_the_mean": Wrong(  # the score the course used to teach
             (("checkerboard_score", "spread = image.std()", "spread = np.sqrt(np.mean(image**2))"),),
             breaks=("checkerboard_score_of_an_image",),
+        ),
+        "polyphase_2d_forgets_the_dilation": Wrong(
+            (("conv_transpose2d_polyphase", "qa, ra = divmod(a * dh, sh)", "qa, ra = divmod(a, sh)"),
+             ("conv_transpose2d_polyphase", "qb, rb = divmod(b * dw, sw)", "qb, rb = divmod(b, sw)")),
+            breaks=("polyphase_2d_matches_pytorch",),
+        ),
+        "polyphase_2d_crops_padding_once": Wrong(  # only at the start, as the U-Net lecture does
+            (("conv_transpose2d_polyphase", "return canvas[ph : full_h - ph, pw : full_w - pw]",
+              "return canvas[ph : full_h, pw : full_w]"),),
+            breaks=("polyphase_2d_matches_pytorch",),
+        ),
+        "gains_read_at_the_border": Wrong(  # the first period: not every tap reaches it
+            (("random_phase_gains", "gains[t] = out[start : start + stride]", "gains[t] = out[:stride]"),),
+            breaks=("random_phase_gains_have_the_coverage_statistics",),
+        ),
+        "gains_read_one_phase_late": Wrong(  # a period that starts on phase 1: the phases rolled
+            (("random_phase_gains", "gains[t] = out[start : start + stride]",
+              "gains[t] = out[start + 1 : start + 1 + stride]"),),
+            breaks=("random_phase_gains_have_the_coverage_statistics",),
+        ),
+        "gains_read_from_the_first_full_window": Wrong(  # passes the visible tests: position k - 1 is not
+            (("random_phase_gains", "gains[t] = out[start : start + stride]",  # always phase 0
+              "gains[t] = out[kernel_size - 1 : kernel_size - 1 + stride]"),),
+            breaks=("random_phase_gains_have_the_coverage_statistics",),
+        ),
+        "gains_of_one_kernel_drawn_once": Wrong(  # every trial measures the same kernel
+            (("random_phase_gains", "    rng = np.random.default_rng(seed)\n",
+              "    rng = np.random.default_rng(seed)\n"
+              "    first = rng.normal(weight_mean, weight_std, kernel_size)\n"),
+             ("random_phase_gains", "weight = rng.normal(weight_mean, weight_std, kernel_size)",
+              "weight = first")),
+            breaks=("random_phase_gains_have_the_coverage_statistics",),
         ),
     },
     "mitigation": {
