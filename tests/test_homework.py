@@ -273,6 +273,26 @@ WRONG: dict[str, dict[str, Wrong]] = {
             (("icnr", "np.repeat(base, r * r, axis=0)", "np.tile(base, (r * r, 1, 1, 1))"),),
             breaks=("icnr_shares_kernels_within_a_block",),
         ),
+        "clean_upsample_smooths_with_zero_padding": Wrong(  # the border comes out darker
+            (("clean_upsample", 'padded = np.pad(up, ((0, 0), (1, 1), (1, 1)), mode="edge")',
+              "padded = np.pad(up, ((0, 0), (1, 1), (1, 1)))"),),
+            breaks=("clean_upsample_keeps_constants_constant",),
+        ),
+        "clean_upsample_fills_the_size_with_zeros": Wrong(
+            (("clean_upsample", '(0, w_out - smooth.shape[2])), mode="edge")',
+              "(0, w_out - smooth.shape[2])))"),),
+            breaks=("clean_upsample_keeps_constants_constant",),
+        ),
+        "training_climbs_the_gradient": Wrong(
+            (("train_upsampler", "weight -= lr * gradient", "weight += lr * gradient"),),
+            breaks=("training_spread_follows_the_target",),
+        ),
+        "training_records_the_spread_after_the_step": Wrong(  # passes the visible tests
+            (("train_upsampler", "        spreads.append(spread(weight))\n", ""),
+             ("train_upsampler", "            weight -= lr * gradient\n",
+              "            weight -= lr * gradient\n        spreads.append(spread(weight))\n")),
+            breaks=("training_spread_follows_the_target",),
+        ),
     },
     "gradients": {
         "input_gradient_flips_the_kernel": Wrong(
