@@ -193,6 +193,21 @@ def _pair(value) -> tuple:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
+def _floor_remainder(case: references.Case) -> bool:
+    """A forward convolution whose size formula throws a remainder away on some axis."""
+    params = case.params
+    return any(
+        (n + 2 * p - d * (k - 1) - 1) % s != 0
+        for n, k, s, p, d in zip(
+            case.x_shape[-2:],
+            case.weight_shape[2:],
+            _pair(params.get("stride", 1)),
+            _pair(params.get("padding", 0)),
+            _pair(params.get("dilation", 1)),
+        )
+    )
+
+
 #: Strata that the catalogue's tags do not name, as predicates on a case (see :class:`FromCatalogue`).
 DERIVED_TAGS: dict[str, Callable[[references.Case], bool]] = {
     # output_padding adds positions beyond the stamps' reach, which only the bias fills
@@ -200,6 +215,8 @@ DERIVED_TAGS: dict[str, Callable[[references.Case], bool]] = {
         o > p
         for o, p in zip(_pair(case.params.get("output_padding", 0)), _pair(case.params.get("padding", 0)))
     ),
+    # a strided convolution that maps more than one input size to its output size
+    "floor_remainder": lambda case: not case.transposed and _floor_remainder(case),
 }
 
 
