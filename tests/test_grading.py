@@ -26,7 +26,7 @@ from tconv_lib.grading.cases import (
     Wide,
 )
 from tconv_lib.grading.parts import PARTS
-from tconv_lib.grading.verify import MAX_PAYLOAD_BYTES, Isolation, Verdict, verify
+from tconv_lib.grading.verify import MAX_PAYLOAD_BYTES, Isolation, Verdict, judge, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -687,7 +687,7 @@ def _reference_solution(assignment: str, name: str):
     path = ROOT / "solutions" / assignment / f"{assignment}.ipynb"
     namespace = {"np": np}
     for cell in nbformat.read(str(path), as_version=4).cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution"):
             exec(cell.source, namespace)
     return namespace[name]
 
@@ -708,3 +708,67 @@ def test_backward_part_passes_a_right_answer_and_names_the_failing_gradient(isol
 def test_integer_results_get_an_integer_dtype_hint():
     message = compare(np.zeros(3), np.zeros(3, dtype=np.int64))
     assert message == "result has dtype float64, expected int64 (make the array with dtype=int)", message
+
+
+# --------------------------------------------------------------------------------------
+# Parts graded on a property: right measurements pass whatever their draws, wrong ones fail
+# --------------------------------------------------------------------------------------
+
+
+def _outcome(function, case) -> dict:
+    """What the runner would report for ``function`` on ``case``, computed in this process."""
+    try:
+        return {"status": "ok", "value": function(*case.args, **case.kwargs)}
+    except Exception as exc:  # noqa: BLE001 -- judged like the runner's error outcome
+        return {"status": "error", "value": f"{type(exc).__name__}: {exc}", "types": ["Exception"]}
+
+
+def _read_one_phase_late(f):
+    return lambda *args: np.roll(f(*args), -1, axis=1)
+
+
+def _darken_the_first_row(f):
+    def darker(*args):
+        out = f(*args).copy()
+        out[:, 0, :] *= 0.75  # what a transposed bilinear layer does at its border
+        return out
+
+    return darker
+
+
+def _spreads_one_step_late(f):
+    def late(*args):
+        losses, spreads = f(*args)
+        return losses, np.concatenate([spreads[1:], spreads[-1:]])
+
+    return late
+
+
+def _passes_swapped(f):
+    return lambda *args: f(*args)[::-1]
+
+
+PROPERTY_PARTS = [
+    ("artifacts", "artifacts.random_phase_gains", "random_phase_gains", _read_one_phase_late),
+    ("mitigation", "mitigation.clean_upsample", "clean_upsample", _darken_the_first_row),
+    ("mitigation", "mitigation.training_spread", "train_upsampler", _spreads_one_step_late),
+    ("gradients", "gradients.second_moments", "measure_second_moments", _passes_swapped),
+]
+
+
+@pytest.mark.parametrize(
+    "assignment, part_name, function, wrong", PROPERTY_PARTS, ids=[p[1] for p in PROPERTY_PARTS]
+)
+def test_property_parts_pass_right_measurements_and_fail_wrong_ones(assignment, part_name, function, wrong):
+    """Every case of a property part has a check; the reference solution passes it for every student's
+    draws (12 secrets here; the bounds were set far beyond what thousands of right runs reach), and a
+    typical mistake fails some case of every student's set."""
+    part = PARTS[part_name]
+    right = _reference_solution(assignment, function)
+    for seed in range(12):
+        cases = part.cases(np.random.default_rng(seed))
+        assert all(case.check is not None for case in cases), f"{part_name}: a case without a check"
+        verdict = judge(part, cases, [_outcome(right, case) for case in cases])
+        assert verdict.passed, f"{part_name}, seed {seed}: {verdict.message}"
+        verdict = judge(part, cases, [_outcome(wrong(right), case) for case in cases])
+        assert not verdict.passed, f"{part_name}, seed {seed}: {wrong.__name__} passes every case"
