@@ -33,6 +33,8 @@ FULL = {
     "reachable_sizes_one_per_output_padding": 2.0,
     "output_padding_reaches_the_target": 3.0,
     "keras_padding_in_torch_terms": 3.0,
+    "decoder_returns_to_every_encoder_size": 4.0,
+    "output_padding_explained": 0.0,  # the written part: 0 until graded by hand (test_manual_grading.py)
 }
 KERAS = "keras_padding_in_torch_terms"
 POSTGRES_URL = os.environ.get("TCONV_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:54329/postgres")

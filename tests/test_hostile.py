@@ -42,19 +42,25 @@ RELEASE = ROOT / "exercises"
 CELL_TIMEOUT = 10
 NOTEBOOK_TIMEOUT = 45
 
+# every graded cell and the points an honest notebook earns on it; a written answer earns 0 until
+# a grader scores it (tests/test_manual_grading.py), whatever the notebook does
 GEOMETRY = {
     "output_size_formula": 2.0,
     "reachable_sizes_one_per_output_padding": 2.0,
     "output_padding_reaches_the_target": 3.0,
     "keras_padding_in_torch_terms": 3.0,
+    "decoder_returns_to_every_encoder_size": 4.0,
+    "output_padding_explained": 0.0,
 }
 ALGEBRA = {
     "conv1d_matrix_rows_are_shifted_kernels": 3.0,
     "transpose_1d_is_c_transpose_times_y": 2.0,
     "conv2d_matrix_is_doubly_block_toeplitz": 3.0,
     "input_gradient_is_c_transpose": 2.0,
+    "unread_inputs_have_zero_columns": 4.0,
+    "no_gradient_explained": 0.0,
 }
-A, B, C, D = GEOMETRY  # geometry's test cells, in order
+A, B, C, D, E, _WRITTEN = GEOMETRY  # geometry's graded cells, in order
 ALGEBRA_B = "transpose_1d_is_c_transpose_times_y"
 MATRIX_2D = "conv2d_matrix_is_doubly_block_toeplitz"
 
@@ -432,7 +438,7 @@ def cases(grading: Path) -> dict[str, Case]:
         "interrupt_proof_loop_at_top_level": Case(
             "geometry",
             (append("output_padding_for", INTERRUPT_PROOF_LOOP),),
-            lost={C: "not run", D: "not run"},
+            lost={C: "not run", D: "not run", E: "not run"},
         ),
         "allocates_80_gb_at_top_level": Case(
             "geometry", (append("conv_transpose_output_size", "big = np.ones(10**10)\n"),)
@@ -452,19 +458,19 @@ def cases(grading: Path) -> dict[str, Case]:
         "os_exit_at_top_level": Case(
             "geometry",
             (append("output_padding_for", "import os\nos._exit(0)\n"),),
-            lost={C: "kernel died", D: "kernel died"},
+            lost={C: "kernel died", D: "kernel died", E: "kernel died"},
         ),
         "kill_9_at_top_level": Case(
             "geometry",
             (append("reachable_output_sizes", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n"),),
-            lost={B: "kernel died", C: "kernel died", D: "kernel died"},
+            lost={B: "kernel died", C: "kernel died", D: "kernel died", E: "kernel died"},
         ),
         "deleted_test_cell": Case("geometry", (delete(B),), lost={B: "never reached"}),
         "edited_test_cell": Case("geometry", (set_source(A, 'print("all tests passed")'),)),
         "replaces_check_and_numpy_testing": Case(
             "geometry",
             (new_cell("setup", REPLACE_CHECK), replace_body("keras_to_torch_padding", KERAS_LOOKUP)),
-            lost={A: "did not hand", B: "did not hand", C: "did not hand", D: "did not hand"},
+            lost={grade_id: "did not hand" for grade_id in (A, B, C, D, E)},
         ),
         "hands_over_another_function": Case(
             "geometry",
@@ -474,7 +480,12 @@ def cases(grading: Path) -> dict[str, Case]:
         "delegates_to_torch_via_getattr": Case(
             "geometry",
             (replace_body("conv_transpose_output_size", TORCH_BY_GETATTR),),
-            lost={A: "an import of 'torch'", B: "an import of 'torch'", C: "an import of 'torch'"},
+            lost={  # Part E calls Part C, which calls Part B, which calls Part A
+                A: "an import of 'torch'",
+                B: "an import of 'torch'",
+                C: "an import of 'torch'",
+                E: "an import of 'torch'",
+            },
         ),
         "delegates_in_a_thread": Case(
             "geometry",
@@ -517,6 +528,7 @@ def cases(grading: Path) -> dict[str, Case]:
                 B: "NotImplementedError",
                 C: "NotImplementedError",
                 D: "NotImplementedError",
+                E: "NotImplementedError",
             },
         ),
         "computes_own_hidden_cases": Case(
@@ -552,7 +564,7 @@ def cases(grading: Path) -> dict[str, Case]:
         "runs_past_the_notebook_time": Case(
             "geometry",
             tuple(new_cell(B, SLEEP_UNDER_THE_CELL_LIMIT) for _ in range(6)),
-            lost={C: "total time limit", D: "total time limit"},
+            lost={C: "total time limit", D: "total time limit", E: "total time limit"},
         ),
         "prints_megabytes": Case(
             "geometry",
@@ -862,6 +874,8 @@ def test_no_canary_reaches_another_students_files(batch):
             assert canary not in text, f"{what} shows in {path.relative_to(batch.grading)}"
         if student == "reads_the_solutions":  # a release, which has no solutions of its own
             assert SOLUTION_CANARY not in text, f"the solutions show in {path.relative_to(batch.grading)}"
+        if path.suffix == ".html":  # the rubric beside a written answer is for the grader only
+            assert "For the grader" not in text and "Rubric (" not in text, f"a rubric shows in {path.name}"
 
 
 def test_no_process_outlives_the_command(batch):
