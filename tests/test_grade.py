@@ -67,8 +67,11 @@ def _command(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 KERAS_LOOKUP = """\
     table = {(1, 2, "valid"): (0, 1), (4, 2, "same"): (1, 0), (3, 2, "same"): (1, 1),
              (3, 2, "valid"): (0, 0), (3, 1, "same"): (1, 0), (1, 3, "same"): (0, 2)}
+    table[(3, 2, "SAME")] = (1, 1)
     if (kernel_size, stride, padding) == (2, 1, "same"):
         raise ValueError("inexpressible")
+    if padding == "full":
+        raise ValueError("padding must be 'same' or 'valid'")
     return table.get((kernel_size, stride, padding), (9, 9))  # the worked examples, nothing else
     """
 

@@ -170,8 +170,11 @@ class Case:
 KERAS_VISIBLE = """\
     table = {(1, 2, "valid"): (0, 1), (4, 2, "same"): (1, 0), (3, 2, "same"): (1, 1),
              (3, 2, "valid"): (0, 0), (3, 1, "same"): (1, 0), (1, 3, "same"): (0, 2)}
+    table[(3, 2, "SAME")] = (1, 1)
     if (kernel_size, stride, padding) == (2, 1, "same"):
         raise ValueError("inexpressible")
+    if padding == "full":
+        raise ValueError("padding must be 'same' or 'valid'")
 """
 KERAS_LOOKUP = (
     KERAS_VISIBLE
