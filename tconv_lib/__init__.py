@@ -34,6 +34,7 @@ from .transposed import (
     conv_transpose2d_polyphase,
     conv_transpose2d_scatter,
     conv_transpose2d_zero_insertion,
+    fastest_view,
     zero_insert1d,
     zero_insert2d,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "conv_transpose2d_gemm",
     "conv_transpose1d_polyphase",
     "conv_transpose2d_polyphase",
+    "fastest_view",
     "VIEWS_1D",
     "VIEWS_2D",
     "zero_insert1d",

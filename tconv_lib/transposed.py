@@ -22,8 +22,8 @@ The same linear operator written as five algorithms, each a public function:
     stacked, then interleave the phases (a pixel shuffle).  The sub-pixel
     convolution.
 
-``gemm`` is the fast path, used by :func:`conv_transpose2d` and
-:func:`conv_transpose1d`.
+``gemm`` and ``polyphase`` are the fast paths: :func:`conv_transpose2d` and
+:func:`conv_transpose1d` use whichever :func:`fastest_view` picks for the shapes.
 
 All of them take PyTorch's arguments in PyTorch's order, with the weight laid
 out ``(C_in, C_out // groups, *kernel)``, and return the same array up to
@@ -52,6 +52,8 @@ __all__ = [
     "conv_transpose2d_gemm",
     "conv_transpose1d_polyphase",
     "conv_transpose2d_polyphase",
+    "fastest_view",
+    "MOVE_COST",
     "VIEWS_1D",
     "VIEWS_2D",
     "zero_insert1d",
@@ -423,7 +425,7 @@ _GEMM_DOC = """Transposed convolution as one matrix product and a col2im accumul
 
     Notes
     -----
-    The *gemm* view, the fast path.  The
+    The *gemm* view, one of the two fast paths (:func:`fastest_view`).  The
     scatter view done in bulk: one matrix product computes every (kernel tap,
     input pixel) product at once, then one addition per kernel tap ("col2im")
     puts them in place.  The work
@@ -613,21 +615,142 @@ def conv_transpose2d_polyphase(
     return a.finish(_conv_transpose2d_polyphase(a))
 
 
+#: What moving one number through memory costs, in multiply-adds of a matrix
+#: product: the constant of the rule in :func:`fastest_view`.
+MOVE_COST = 32
+
+
+def _fastest_view(a) -> str:
+    """:func:`fastest_view` on validated arguments."""
+    n, c_in, h_in, w_in = a.x.shape
+    _, c_out_g, kh, kw = a.weight.shape
+    c_out, c_in_g = c_out_g * a.groups, c_in // a.groups
+    (sh, sw), (dh, dw) = a.stride, a.dilation
+    qh, qw = len(_tap_offsets(kh, sh, dh)), len(_tap_offsets(kw, sw, dw))
+    (_, mh), (_, mw) = _periods(a)
+    # per image: multiply-adds of the product, plus the numbers moved around it
+    polyphase = qh * qw * mh * mw * (c_out * sh * sw * c_in_g + MOVE_COST * c_in)
+    gemm = kh * kw * h_in * w_in * c_out * (c_in_g + 2 * MOVE_COST)
+    return "polyphase" if polyphase <= gemm else "gemm"
+
+
+def fastest_view(x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The view that :func:`conv_transpose2d` uses for these shapes: ``'polyphase'`` or ``'gemm'``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+        Only its shape matters.
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+        Only its shape matters.
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    str
+        ``'polyphase'`` when ``cost_polyphase <= cost_gemm``, else ``'gemm'``,
+        where, per image, with ``M = MOVE_COST = 32``::
+
+            cost_polyphase = QH QW MH MW (C_out sH sW C_in/g + M C_in)
+            cost_gemm      = kH kW H_in W_in C_out (C_in/g + 2 M)
+
+    Notes
+    -----
+    A rule on the shapes, not a timer.  Both fast views compute every
+    product with one matrix product; they differ in what they waste and in
+    what they move.
+
+    * The *polyphase* view (:func:`conv_transpose2d_polyphase`) multiplies
+      ``C_out sH sW`` rows of sub-kernels by a window of ``QH QW`` offsets
+      (``ceil(kH / sH)`` rows without dilation) of ``C_in/g`` channels, at
+      ``MH MW`` canvas periods (``H_in W_in``, plus a row or column when the
+      padding is not a multiple of the stride).  Where ``s`` does not divide
+      ``k`` some of those taps are zeros: ``k = 3, s = 2`` multiplies 16
+      taps for 9.  It copies the input once per offset (im2col).
+    * The *gemm* view (:func:`conv_transpose2d_gemm`) multiplies no zero,
+      but each of its ``C_out kH kW H_in W_in`` products is written, read
+      back and added into the canvas (col2im): twice the traffic of a copy.
+
+    ``MOVE_COST`` prices a number moved at 32 multiply-adds (OpenBLAS's
+    sgemm runs at tens of multiply-adds per number that NumPy copies); it
+    was fitted to timings of both views on 137 layers of the benchmark's
+    kinds.  So layers with few channels (memory-bound) and layers where
+    ``s`` divides ``k`` take the polyphase view; many channels with
+    ``k = 3, s = 2``, tiny images with odd padding, and many more input than
+    output channels (im2col would copy more than col2im adds) take the gemm
+    view.
+
+    Examples
+    --------
+    A 3-channel 256x256 image, k = 4, s = 2: memory-bound, no zero taps.
+
+    >>> fastest_view(np.empty((1, 3, 256, 256)), np.empty((3, 3, 4, 4)), stride=2, padding=1)
+    'polyphase'
+
+    DCGAN's first layer (512 channels at 4x4, k = 4, s = 2, p = 1): the odd
+    padding makes the polyphase view compute 5x5 periods for 4x4 pixels.
+
+    >>> fastest_view(np.empty((64, 512, 4, 4)), np.empty((512, 256, 4, 4)), stride=2, padding=1)
+    'gemm'
+    """
+    a = transposed_args(
+        x, weight, None, stride, padding, output_padding, groups, dilation,
+        nd=2, fname="fastest_view",
+    )
+    return _fastest_view(a)
+
+
+_FAST_VIEWS = {"polyphase": _conv_transpose2d_polyphase, "gemm": _conv_transpose2d_gemm}
+
+
 def conv_transpose2d(
     x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ):
+    """2D transposed convolution, as :func:`torch.nn.functional.conv_transpose2d`.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+        Input, float32 or float64.
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+        PyTorch's transposed layout: input channels first.
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+        ``H_out = (H_in - 1) sH - 2 pH + dH (kH - 1) + opH + 1``, see
+        :func:`tconv_lib.geometry.conv_transpose_output_size`.  Same dtype as ``x``.
+
+    Notes
+    -----
+    The library's transposed convolution: the *polyphase* view or the *gemm*
+    view, whichever :func:`fastest_view` says is faster for the shapes.
+
+    Examples
+    --------
+    The U-Net lecture's example (2x2 input, 3x3 kernel, stride 2, padding 1,
+    output_padding 1) gives its 4x4 result:
+
+    >>> x = np.array([[[2.0, 1.0], [3.0, 2.0]]])
+    >>> w = np.array([[[[1.0, 2.0, 1.0], [2.0, 0.0, 1.0], [0.0, 2.0, 1.0]]]])
+    >>> conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+    array([[[ 0.,  4.,  0.,  1.],
+            [10.,  7.,  6.,  3.],
+            [ 0.,  7.,  0.,  2.],
+            [ 6.,  3.,  4.,  2.]]])
+    """
     a = transposed_args(
         x, weight, bias, stride, padding, output_padding, groups, dilation,
         nd=2, fname="conv_transpose2d",
     )
-    return a.finish(_conv_transpose2d_gemm(a))
+    return a.finish(_FAST_VIEWS[_fastest_view(a)](a))
 
 
 conv_transpose2d_gemm.__doc__ = _GEMM_DOC.replace("{fname}", "conv_transpose2d_gemm")
-conv_transpose2d.__doc__ = _GEMM_DOC.replace("{fname}", "conv_transpose2d").replace(
-    "The *gemm* view, the fast path.  The",
-    "The library's transposed convolution: the *gemm* view.  The",
-)
 
 
 def _as_1d(view_2d, fname):
