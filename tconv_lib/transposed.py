@@ -498,6 +498,12 @@ def _polyphase_kernels(a):
     return kernels.reshape(g, c_out_g * sh * sw, -1), offsets_h, offsets_w
 
 
+def _polyphase_chunk(kernels: np.ndarray, mh: int, mw: int) -> int:
+    """How many images one product takes: im2col matrix and product within POLYPHASE_CHUNK_NUMBERS."""
+    _, n_rows, n_cols = kernels.shape
+    return max(1, POLYPHASE_CHUNK_NUMBERS // ((n_rows + n_cols) * mh * mw))
+
+
 def _periods(a) -> tuple[tuple[int, int], tuple[int, int]]:
     """First canvas period the output needs and how many, per axis: ``((m0_h, M_h), (m0_w, M_w))``.
 
@@ -518,11 +524,11 @@ def _conv_transpose2d_polyphase(a) -> np.ndarray:
     # 1. decompose: canvas phase (rh, rw) at period (m, m') is the sum over the taps that
     #    land on it of weight[ci, co, ka, kb] * x[ci, m - qh, m' - qw]: a convolution of x.
     kernels, offsets_h, offsets_w = _polyphase_kernels(a)
-    _, n_rows, n_cols = kernels.shape
+    n_cols = kernels.shape[2]
     lh, lw = offsets_h[-1], offsets_w[-1]  # the largest offsets
     (mh0, mh), (mw0, mw) = _periods(a)
     out = np.empty((n, c_out, h_out, w_out), dtype=a.x.dtype)
-    chunk = max(1, POLYPHASE_CHUNK_NUMBERS // ((n_rows + n_cols) * mh * mw))
+    chunk = _polyphase_chunk(kernels, mh, mw)
     for start in range(0, n, chunk):
         # 2. im2col: pad (or crop) x so that its row mh0 - lh comes first; then x's row
         #    m - qh of period m = mh0 + i is row lh - qh + i.
