@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import gcd
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,9 +61,14 @@ __all__ = [
     "gap_lengths",
     "polyphase_decompose",
     "phase_gains",
+    "phase_gain_spread",
+    "measure_phase_gains",
+    "GainStatistics",
+    "phase_gain_statistics",
     "conv_weight_from_transposed",
     "conv_transpose1d_polyphase",
     "conv_transpose2d_polyphase",
+    "phase_means",
     "checkerboard_score",
 ]
 
@@ -571,6 +577,177 @@ def phase_gains(weight, stride, dilation=1):
     return subs.sum(axis=spatial)
 
 
+def phase_gain_spread(gains, phase_ndim=2):
+    """The share of the phase gains' power that differs from phase to phase.
+
+    Parameters
+    ----------
+    gains : array_like, shape (s, ...) or (sH, sW, ...)
+        Phase gains with the phase axes first, as :func:`phase_gains` and
+        :func:`measure_phase_gains` return them; the other axes (channel
+        pairs, random draws) are pooled.
+    phase_ndim : {1, 2}
+        How many leading axes are phases.
+
+    Returns
+    -------
+    float
+        ``mean(var over the phases) / mean(gains**2)``, in ``[0, 1]``: 0 when
+        every channel pair has equal gains in all its phases (no checkerboard
+        on a constant input), close to ``1 - 1/P`` when pooled over many
+        independent zero-mean gains of ``P`` phases
+        (:func:`phase_gain_statistics`), 1 when every pair's gains average to
+        zero over its phases.  0 for gains that are all zero.
+
+    Examples
+    --------
+    >>> phase_gain_spread(np.array([[1.0, 1.0], [1.0, 1.0]]))
+    0.0
+    >>> phase_gain_spread(np.array([[2.0, 0.0], [0.0, 0.0]]))  # one phase: 1 - 1/4
+    0.75
+    >>> phase_gain_spread(np.array([2.0, 1.0]), phase_ndim=1)  # var 1/4, mean square 5/2
+    0.1
+    """
+    gains = np.asarray(gains, dtype=np.float64)
+    if phase_ndim not in (1, 2) or gains.ndim < phase_ndim:
+        raise ValueError(f"phase_ndim must be 1 or 2 and at most gains.ndim={gains.ndim}, got {phase_ndim}")
+    power = float(np.mean(gains**2))
+    if power == 0:
+        return 0.0
+    phases = tuple(range(phase_ndim))
+    return float(np.mean(gains.var(axis=phases)) / power)
+
+
+def measure_phase_gains(layer, in_channels, stride, size=8, margin=2):
+    """The phase gains of any 2D upsampling layer, measured by feeding it constants.
+
+    Input channel ``c`` set to 1 everywhere and the others to 0 gives, away
+    from the borders, output channel ``o`` the value ``S[r, c, o]`` on output
+    phase ``r``: the gain of that channel pair.  This works for every layer
+    that is linear up to its bias (the response to zeros is subtracted):
+    transposed convolutions, sub-pixel convolutions, resize-convolutions.
+
+    Parameters
+    ----------
+    layer : callable
+        ``layer(x)`` for ``x`` of shape ``(N, in_channels, size, size)``
+        (float64 NumPy) returns ``(N, C_out, size * sH, size * sW)``.
+    in_channels : int
+    stride : int or (int, int)
+        The upsampling factor ``(sH, sW)``.
+    size : int
+        Side of the constant input images.
+    margin : int
+        Input pixels at each border whose outputs are left out:
+        ``margin * s`` output pixels, so that the window starts on the
+        stride's grid.
+
+    Returns
+    -------
+    ndarray, shape (sH, sW, in_channels, C_out)
+        ``gains[rh, rw, c, o]``, phases first as in :func:`phase_gains`.
+        Phase ``r`` is output phase ``r`` (of the output index); for a
+        transposed convolution with padding ``p`` that is canvas phase
+        ``(r + p) mod s``, so these are :func:`phase_gains` rolled by ``p``.
+
+    Examples
+    --------
+    A bilinear kernel: every phase passes a constant through unchanged.
+
+    >>> from tconv_lib import conv_transpose2d, mitigation
+    >>> w = mitigation.bilinear_kernel(4, channels=1)
+    >>> measure_phase_gains(lambda x: conv_transpose2d(x, w, stride=2, padding=1), 1, 2)[..., 0, 0]
+    array([[1., 1.],
+           [1., 1.]])
+    """
+    sh, sw = ntuple(stride, 2, "stride")
+    x = np.broadcast_to(np.eye(in_channels)[:, :, None, None], (in_channels, in_channels, size, size))
+    response = np.asarray(layer(np.ascontiguousarray(x, dtype=np.float64)), dtype=np.float64)
+    response = response - np.asarray(layer(np.zeros((1, in_channels, size, size))), dtype=np.float64)
+    h, w = response.shape[-2:]
+    if (h, w) != (size * sh, size * sw):
+        raise ValueError(f"the layer maps {size}x{size} to {h}x{w}, not {size * sh}x{size * sw}: "
+                         f"pass the stride it upsamples by")
+    inner = response[..., margin * sh : h - margin * sh, margin * sw : w - margin * sw]
+    if inner.shape[-1] < sw or inner.shape[-2] < sh:
+        raise ValueError(f"margin={margin} leaves no whole period of a {size}x{size} input; "
+                         f"pass a larger size or a smaller margin")
+    means = phase_means(inner, (sh, sw))  # (C_in, C_out, sH, sW)
+    return np.moveaxis(means, (-2, -1), (0, 1))
+
+
+class GainStatistics(NamedTuple):
+    """What i.i.d. weights make of the phase gains, on average (:func:`phase_gain_statistics`)."""
+
+    mean: np.ndarray
+    variance: np.ndarray
+    expected_spread2: float
+    expected_power: float
+
+
+def phase_gain_statistics(kernel_size, stride, weight_mean=0.0, weight_std=1.0, dilation=1):
+    """Mean and variance of every phase gain when the kernel's weights are drawn independently.
+
+    Phase gain ``S_r`` is the sum of the ``c_r`` taps that land on phase ``r``,
+    where ``c_r`` is the coverage of that phase (:func:`coverage_period`).
+    For weights drawn independently with mean ``mu`` and standard deviation
+    ``sigma``:
+
+    ``E[S_r] = mu * c_r``  and  ``Var S_r = sigma**2 * c_r``.
+
+    Different phases sum different taps, so the gains are independent, and
+    the spread of the gains across the ``P`` phases (their population
+    variance) has the expectation
+
+    ``E[var_r S_r] = mu**2 * var_r(c_r) + (1 - 1/P) * sigma**2 * mean_r(c_r)``,
+
+    out of a mean power ``E[mean_r S_r**2] = mu**2 * mean_r(c_r**2) + sigma**2 * mean_r(c_r)``.
+    The coverage's unevenness ``var_r(c_r)`` (:func:`coverage_variance` in 1D)
+    enters only through ``mu**2``: a kernel size divisible by the stride
+    removes that term, which dominates for weights of one sign, and leaves
+    the other, which is all there is for zero-mean weights: then the spread
+    is a fraction ``1 - 1/P`` of the power, for every kernel size.
+
+    Parameters
+    ----------
+    kernel_size, stride, dilation : int or tuple of int
+        One entry per axis (an int is one axis; a tuple of two gives the
+        ``sH x sW`` phases of a 2D kernel, whose coverage is the outer
+        product of the two axes').
+    weight_mean, weight_std : float
+        ``mu`` and ``sigma`` of every weight.
+
+    Returns
+    -------
+    GainStatistics
+        ``mean`` and ``variance``, arrays of shape ``(s,)`` or ``(sH, sW)``;
+        ``expected_spread2``, the float ``E[var_r S_r]``; ``expected_power``,
+        the float ``E[mean_r S_r**2]``.
+
+    Examples
+    --------
+    ``k = 3, s = 2``, weights uniform on ``[0, 1)`` (mean 1/2, variance 1/12):
+
+    >>> stats = phase_gain_statistics(3, 2, weight_mean=0.5, weight_std=(1 / 12) ** 0.5)
+    >>> stats.mean, stats.variance.round(4)
+    (array([1. , 0.5]), array([0.1667, 0.0833]))
+    >>> round(stats.expected_spread2, 4)  # 0.25 * 1/4 + 1/2 * 1/12 * 3/2
+    0.125
+    >>> round(stats.expected_power, 4)  # 0.25 * 5/2 + 1/12 * 3/2
+    0.75
+    """
+    kernel_size = (kernel_size,) if np.ndim(kernel_size) == 0 else tuple(kernel_size)
+    nd = len(kernel_size)
+    stride, dilation = ntuple(stride, nd, "stride"), ntuple(dilation, nd, "dilation")
+    counts = np.ones((), dtype=np.float64)
+    for k, s, d in zip(kernel_size, stride, dilation):
+        counts = np.multiply.outer(counts, coverage_period(k, s, d).astype(np.float64))
+    mean, variance = weight_mean * counts, weight_std**2 * counts
+    spread2 = weight_mean**2 * counts.var() + (1 - 1 / counts.size) * weight_std**2 * counts.mean()
+    power = weight_mean**2 * (counts**2).mean() + weight_std**2 * counts.mean()
+    return GainStatistics(mean, variance, float(spread2), float(power))
+
+
 def conv_weight_from_transposed(weight, groups=1):
     """The ordinary-convolution weight that computes a transposed convolution's taps.
 
@@ -622,48 +799,110 @@ def conv_weight_from_transposed(weight, groups=1):
 # --------------------------------------------------------------------------------------------
 
 
+def _whole_periods(image, stride):
+    """``image`` as float64, cut to whole periods: ``(..., H - H mod sH, W - W mod sW)``, and ``(sH, sW)``."""
+    image = np.asarray(image)
+    sh, sw = ntuple(stride, 2, "stride")
+    if image.ndim < 2:
+        raise ValueError(f"expected an array (..., H, W), got shape {image.shape}")
+    h, w = image.shape[-2:]
+    if sh <= 0 or sw <= 0 or h < sh or w < sw:
+        raise ValueError(
+            f"a checkerboard measure needs at least one whole period: image is {h}x{w}, "
+            f"stride is {(sh, sw)}; pass a larger image or a smaller positive stride"
+        )
+    whole = np.asarray(image[..., : h - h % sh, : w - w % sw], dtype=np.float64)
+    return whole, (sh, sw)
+
+
+def phase_means(image, stride):
+    """The mean of each of an image's ``sH x sW`` phases, over whole periods.
+
+    Parameters
+    ----------
+    image : array_like, shape (..., H, W)
+        One image per leading index.  Only whole periods count: the last
+        ``H mod sH`` rows and ``W mod sW`` columns are dropped, so that every
+        phase has the same number of pixels.
+    stride : int or (int, int)
+        The period ``(sH, sW)``.
+
+    Returns
+    -------
+    ndarray, shape (..., sH, sW)
+        ``M[..., rh, rw]``, the mean of the pixels ``(m*sH + rh, m'*sW + rw)``.
+        Phase ``(rh, rw)`` of the array is phase ``(rh, rw)`` of a layer's
+        output grid only if the array starts on that grid (its first row and
+        column are multiples of the stride); otherwise the labels are shifted.
+
+    Notes
+    -----
+    On the interior of a transposed convolution's response to a constant
+    ``c`` (no padding), ``M`` is ``c`` times the :func:`phase_gains`.
+
+    Examples
+    --------
+    >>> phase_means(np.array([[1.0, 2.0, 1.0, 2.0], [3.0, 4.0, 3.0, 4.0]]), stride=2)
+    array([[1., 2.],
+           [3., 4.]])
+    """
+    image, (sh, sw) = _whole_periods(image, stride)
+    h, w = image.shape[-2:]
+    # (..., H, W) -> (..., H/sH, sH, W/sW, sW): phase (rh, rw) is [..., :, rh, :, rw]
+    periods = image.reshape(*image.shape[:-2], h // sh, sh, w // sw, sw)
+    return periods.mean(axis=(-4, -2))
+
+
 def checkerboard_score(image, stride):
-    """How different an image's ``s x s`` phases are, relative to the image's size.
+    """The fraction of an image's variation that is a pattern of period ``s``: 0 flat, 1 pure pattern.
 
-    Split the image into its ``sH * sW`` phases — the pixels ``(m*sH + rh,
-    m'*sW + rw)`` for each ``(rh, rw)`` — and take each phase's mean
-    ``M[rh, rw]``.  A flat response has equal phase means; a checkerboard does
-    not.  The score is their spread, relative to the image's root mean square::
+    Split the image into its ``sH * sW`` phases (:func:`phase_means`) and
+    compare the spread of the phase means with the spread of the image itself,
+    both around their mean::
 
-        score = sqrt( mean_{rh,rw} (M[rh, rw] - mean(M))^2 ) / sqrt( mean(image^2) )
+        score = std_{rh,rw}( M[rh, rw] ) / std( image )
 
     Parameters
     ----------
     image : array_like, shape (..., H, W)
         One image per leading index (e.g. ``(N, C, H, W)`` scores every
         channel of every batch element).  Only whole periods count: the last
-        ``H mod sH`` rows and ``W mod sW`` columns are dropped so that every
-        phase has the same number of pixels.  Borders are *not* removed: pass
-        the interior (:func:`tconv_lib.geometry.interior_range`) when the
-        borders should not count.
+        ``H mod sH`` rows and ``W mod sW`` columns are dropped.  Borders are
+        *not* removed: pass the interior
+        (:func:`tconv_lib.geometry.interior_range`) when they should not count.
     stride : int or (int, int)
         The period ``(sH, sW)`` to look for: the stride of the layer.
 
     Returns
     -------
     float or ndarray, shape (...)
-        Scores in ``[0, 1]``: ``0`` for a flat response (and for an all-zero
-        image), ``1`` for a pattern that repeats every ``s`` pixels and has
-        mean zero, such as a ``+1/-1`` checkerboard.  Scaling the image by any
-        non-zero factor leaves the score unchanged.
+        Scores in ``[0, 1]``.  ``1`` for any image that repeats every ``s``
+        pixels and is not flat (a ``+1/-1`` checkerboard, on any mean);
+        ``0`` for a flat image, and for an image whose within-phase
+        variation is all there is (equal phase means).  Adding a constant to
+        the image or scaling it by a non-zero factor leaves the score unchanged.
+        An image whose values differ only by rounding (by at most 64 units in
+        the last place of its dtype, relative to its largest value) counts as
+        flat and scores ``0``.
 
     Notes
     -----
-    Why the root mean square and not the mean: it is never zero for a
-    non-zero image (a ``+1/-1`` checkerboard has mean zero), and it bounds
-    the spread, so scores compare across images.
+    The score is taken around the mean: an image's mean is no checkerboard.
+    (Dividing by the root mean square instead, mean included, would score a
+    ``+1/-1`` pattern ``1`` on mean 0 and ``0.01`` on mean 100.)
 
-    The same number in the frequency domain: when ``H`` and ``W`` are whole
-    periods, the tiled phase means minus their mean are exactly the image's
-    components at the frequencies ``(u/sH, v/sW)`` cycles per pixel,
-    ``(u, v) != (0, 0)`` — the frequencies where zero insertion puts its
-    spectral images.  By Parseval, ``score^2`` is the fraction of the
-    image's energy at those frequencies.
+    Parseval's reading.  Let the scored array be whole periods (the function
+    cuts it so) with ``H = mH*sH`` rows and ``W = mW*sW`` columns.  Its tiled
+    phase means minus their mean are exactly its components at the
+    frequencies ``(u/sH, v/sW)`` cycles per pixel, ``(u, v) != (0, 0)`` (DFT
+    bins ``(u*mH, v*mW)``) -- the frequencies where zero insertion puts its
+    spectral images -- and the rest has no component there.  So ``score**2``
+    is the fraction of the array's energy, its mean removed, at those
+    frequencies.  Cutting off a partial period changes the array the reading
+    is about; an array that does not start on the stride's grid relabels the
+    phases (an image that is constant on the layer's ``s x s`` blocks, as
+    nearest-neighbour upsampling or ICNR make, scores 0 only when the scored
+    window starts on the grid).
 
     Examples
     --------
@@ -671,27 +910,22 @@ def checkerboard_score(image, stride):
     0.0
     >>> checkerboard_score(np.array([[1.0, -1.0], [-1.0, 1.0]]), stride=2)
     1.0
+    >>> checkerboard_score(np.array([[101.0, 99.0], [99.0, 101.0]]), stride=2)  # any mean
+    1.0
 
-    One period of the coverage of ``k = 3, s = 2`` (:func:`coverage2d`):
+    Two periods of ``[1, 2, 3, 4]`` along a row, ``s = (1, 2)``: phase means
+    2 and 3, spread 0.5; the image's spread is ``sqrt(1.25)``:
 
-    >>> round(checkerboard_score(np.array([[1.0, 2.0], [2.0, 4.0]]), stride=2), 3)
-    0.436
+    >>> round(checkerboard_score(np.array([[1.0, 2.0, 3.0, 4.0]]), stride=(1, 2)), 4)
+    0.4472
     """
-    image = np.asarray(image, dtype=np.float64)
-    sh, sw = ntuple(stride, 2, "stride")
-    if image.ndim < 2:
-        raise ValueError(f"checkerboard_score expects an array (..., H, W), got shape {image.shape}")
-    h, w = image.shape[-2:]
-    if sh <= 0 or sw <= 0 or h < sh or w < sw:
-        raise ValueError(
-            f"checkerboard_score needs at least one whole period: image is {h}x{w}, "
-            f"stride is {(sh, sw)}; pass a larger image or a smaller positive stride"
-        )
-    image = image[..., : h - h % sh, : w - w % sw]
-    # (..., H, W) -> (..., H/sH, sH, W/sW, sW): phase (rh, rw) is [..., :, rh, :, rw]
-    periods = image.reshape(*image.shape[:-2], h // sh, sh, w // sw, sw)
-    phase_means = periods.mean(axis=(-4, -2))  # (..., sH, sW)
-    spread = phase_means.std(axis=(-2, -1))
-    rms = np.sqrt(np.mean(image**2, axis=(-2, -1)))
-    score = np.divide(spread, rms, out=np.zeros_like(spread), where=rms > 0)
+    dtype = np.asarray(image).dtype
+    eps = np.finfo(dtype).eps if np.issubdtype(dtype, np.floating) else np.finfo(np.float64).eps
+    whole, stride = _whole_periods(image, stride)
+    spread = phase_means(whole, stride).std(axis=(-2, -1))
+    variation = whole.std(axis=(-2, -1))
+    largest = np.abs(whole).max(axis=(-2, -1))
+    flat = variation <= 64 * eps * largest
+    score = np.divide(spread, variation, out=np.zeros_like(spread), where=~flat)
+    score = np.minimum(score, 1.0)  # rounding can put a pure pattern a few ulps above 1
     return float(score) if score.ndim == 0 else score

@@ -28,6 +28,7 @@ __all__ = [
     "alignment_offset",
     "output_shift",
     "interior_range",
+    "input_interior_range",
     "min_kernel_for_connectivity",
     "resize_conv_padding",
 ]
@@ -525,6 +526,62 @@ def interior_range(
     out_size = conv_transpose_output_size(input_size, kernel_size, stride, padding, output_padding, dilation)
     start = max(0, lo * stride + dilation * (kernel_size - 1) - padding)
     stop = min(out_size, (hi - 1) * stride - padding + 1)
+    return range(start, max(start, stop))
+
+
+def input_interior_range(
+    input_size: int,
+    kernel_size: int,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+    output_range: range | None = None,
+) -> range:
+    """Input positions whose every tap lands inside the output: the interior of the backward pass.
+
+    The input gradient of a transposed convolution sums, for input ``i``,
+    the upstream gradient at every output its stamp reaches: ``i*s + a*d - p``
+    for ``a = 0..k-1``.  Where the padding crops part of the stamp, fewer
+    products are summed.  This is the range of inputs whose whole stamp lands
+    in ``output_range``.
+
+    Parameters
+    ----------
+    input_size : int
+        Length ``n`` of the input along the axis.
+    kernel_size, stride, padding, output_padding, dilation : int
+        ``k``, ``s``, ``p``, ``op``, ``d`` as in
+        :func:`torch.nn.functional.conv_transpose2d`.
+    output_range : range, optional
+        The output positions to count as valid, e.g. the backward interior
+        of the next layer when layers are stacked (its *input* interior is
+        this layer's output).  Default: the whole output.
+
+    Returns
+    -------
+    range
+        ``range(max(0, ceil((lo + p) / s)), min(n, floor((hi - 1 + p - d(k-1)) / s) + 1))``
+        for ``output_range = range(lo, hi)``; empty when no input qualifies.
+
+    Examples
+    --------
+    DCGAN's layer, ``k = 4, s = 2, p = 1`` on 8 inputs: the first and the last
+    input lose a tap to the padding.
+
+    >>> input_interior_range(8, kernel_size=4, stride=2, padding=1)
+    range(1, 7)
+
+    Two stacked layers: the second layer's input interior bounds the first's output.
+
+    >>> inner = input_interior_range(16, 4, 2, 1)
+    >>> input_interior_range(8, 4, 2, 1, output_range=inner)
+    range(1, 7)
+    """
+    out_size = conv_transpose_output_size(input_size, kernel_size, stride, padding, output_padding, dilation)
+    lo, hi = (0, out_size) if output_range is None else (output_range.start, output_range.stop)
+    start = max(0, -(-(lo + padding) // stride))
+    stop = min(input_size, (hi - 1 + padding - dilation * (kernel_size - 1)) // stride + 1)
     return range(start, max(start, stop))
 
 

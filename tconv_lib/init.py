@@ -1,28 +1,40 @@
 """Fan-in, fan-out and variance-preserving initialisation of transposed convolutions.
 
 Xavier and He initialisation choose the weights' variance so that a layer
-neither grows nor shrinks the variance of what flows through it.  An output
-``y`` that sums ``fan_in`` products of independent, zero-mean weights and
-inputs has
+neither grows nor shrinks the second moment of what flows through it.  An
+output ``y`` that sums ``fan_in`` products of independent, zero-mean weights
+and inputs has
 
-    Var(y) = fan_in * Var(w) * Var(x),
+    E[y**2] = fan_in * Var(w) * E[x**2],
 
-so ``Var(w) = gain**2 / fan_in`` gives ``Var(y) = gain**2 * Var(x)``.  The
-difficulty is only in counting ``fan_in`` right, and a transposed convolution
-makes that easy to get wrong twice:
+and the gradient of one input, which sums ``fan_out`` products of weights and
+upstream gradients, has ``E[gx**2] = fan_out * Var(w) * E[gy**2]``.  He et al.
+(2015) preserve either pass: ``Var(w) = gain**2 / fan_in`` (``mode='fan_in'``)
+keeps the activations' second moment, ``gain**2 / fan_out``
+(``mode='fan_out'``) the gradients'.  The other pass is then multiplied by
+``fan_out / fan_in`` or ``fan_in / fan_out`` per layer
+(:func:`second_moment_factors`).
 
-1. **The axes are swapped.**  Its weight is laid out ``(C_in, C_out // groups,
-   kH, kW)``, input channels first, but PyTorch's
-   ``torch.nn.init._calculate_fan_in_and_fan_out`` reads axis 1 as the fan-in
-   whatever the layer, so for a ``ConvTranspose2d`` its "fan_in" is
-   ``C_out/g * kH * kW``: the layer's fan-*out*.
-2. **The stride thins the sum.**  With stride ``s`` an output position
-   receives about ``k / s`` taps per axis, not ``k``: the products that reach
-   one output number ``C_in/g * (kH / sH) * (kW / sW)`` on average
-   (:func:`effective_fan_in`).
+A transposed convolution with weight ``(C_in, C_out // g, *kernel)`` and
+stride ``s`` counts
 
-This module computes both counts, PyTorch's (:func:`torch_fan_in_fan_out`) and
-the layer's (:func:`fan_in_fan_out`), and initialises with the layer's.
+* ``fan_in = C_in/g * prod(k / s)`` (:func:`effective_fan_in`): an output
+  receives ``k / s`` taps per axis on average, not ``k``;
+* ``fan_out = C_out/g * prod(k)``: every input stamps its whole kernel into
+  every output channel of its group.
+
+So ``fan_in / fan_out = C_in / (C_out * prod(s))``: both passes are preserved
+together only when ``C_in = C_out * prod(s)``.  PyTorch's
+``torch.nn.init._calculate_fan_in_and_fan_out`` (:func:`torch_fan_in_fan_out`)
+reads axis 1 of any weight as the fan-in: for a transposed weight that is
+``C_out/g * prod(k)``, this layer's fan-out, so ``kaiming_*_`` with its
+default ``mode='fan_in'`` preserves the *gradients* of a transposed layer.
+Its ``mode='fan_out'`` reads ``C_in * prod(k)``, which is neither count.
+
+This module computes both counts, PyTorch's and the layer's, and offers
+both of He's modes under PyTorch's names, meaning what PyTorch's
+documentation says they mean: ``mode='fan_in'`` preserves the forward
+pass, ``mode='fan_out'`` the backward pass.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ __all__ = [
     "torch_fan_in_fan_out",
     "fan_in_fan_out",
     "effective_fan_in",
+    "second_moment_factors",
     "calculate_gain",
     "xavier_uniform",
     "xavier_normal",
@@ -247,6 +260,65 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     )
 
 
+def second_moment_factors(
+    weight_shape, weight_var, *, stride=1, groups=1, transposed=True, nonlinearity="relu", param=None
+) -> tuple[float, float]:
+    """How much one layer, followed by its nonlinearity, multiplies the forward and backward second moments.
+
+    Parameters
+    ----------
+    weight_shape : tuple of int
+        ``(C_in, C_out // groups, *kernel)`` when ``transposed`` (default),
+        ``(C_out, C_in // groups, *kernel)`` otherwise.
+    weight_var : float
+        ``Var(w)`` of independent, zero-mean weights.
+    stride : int or tuple of int
+    groups : int
+    transposed : bool
+    nonlinearity : str
+        What follows the layer, as in :func:`calculate_gain`; ``'relu'``
+        keeps half of the second moment in both directions.
+    param : float, optional
+        The negative slope of ``'leaky_relu'``.
+
+    Returns
+    -------
+    (float, float)
+        ``(forward, backward)``: ``fan_in * Var(w) / gain**2`` multiplies
+        ``E[a**2]`` of the activations from one layer's input to the next's,
+        and ``fan_out * Var(w) / gain**2`` multiplies ``E[g**2]`` of the
+        gradients from one layer's output back to its input, with the fans of
+        :func:`fan_in_fan_out`, averaged away from the borders.  Their ratio
+        is ``fan_in / fan_out``, ``C_in / (C_out * prod(s))`` for a transposed
+        layer, whatever the weights.
+
+    Notes
+    -----
+    He initialisation with ``mode='fan_in'`` makes ``forward = 1`` and
+    ``backward = fan_out / fan_in``; with ``mode='fan_out'``, ``backward = 1``
+    and ``forward = fan_in / fan_out``.  Over ``L`` layers the factors
+    multiply.  (Both assume the ReLU's mask halves the second moment, which
+    holds for inputs symmetric about zero.)
+
+    Examples
+    --------
+    32 -> 32 channels, 4x4 kernel, stride 2: He's ``fan_in`` mode keeps the
+    activations and multiplies the gradients by ``s**2 = 4`` per layer.
+
+    >>> fan_in, fan_out = fan_in_fan_out((32, 32, 4, 4), stride=2)
+    >>> [round(f, 6) for f in second_moment_factors((32, 32, 4, 4), 2 / fan_in, stride=2)]
+    [1.0, 4.0]
+
+    PyTorch's ``kaiming_normal_`` (``2 / 512``, its "fan_in" is the layer's fan-out):
+
+    >>> [round(f, 6) for f in second_moment_factors((32, 32, 4, 4), 2 / 512, stride=2)]
+    [0.25, 1.0]
+    """
+    fan_in, fan_out = fan_in_fan_out(weight_shape, transposed, stride, groups)
+    gain2 = calculate_gain(nonlinearity, param) ** 2
+    return fan_in * weight_var / gain2, fan_out * weight_var / gain2
+
+
 def _sample(weight_shape, std: float, distribution: str, dtype, rng) -> np.ndarray:
     """Zero-mean weights with standard deviation ``std``."""
     rng = np.random.default_rng(rng)
@@ -371,8 +443,13 @@ def kaiming_uniform(
     a : float
         Negative slope of the leaky ReLU that follows (0: ReLU).
     mode : {'fan_in', 'fan_out'}
-        ``'fan_in'`` keeps the variance of the forward pass, ``'fan_out'``
-        that of the gradients in the backward pass.
+        As PyTorch's documentation defines them: ``'fan_in'`` keeps the second
+        moment of the forward pass (divide by the layer's fan-in,
+        ``C_in/g * prod(k / s)`` for a transposed layer), ``'fan_out'`` that
+        of the gradients in the backward pass (divide by its fan-out,
+        ``C_out/g * prod(k)``).  For a transposed weight, ``'fan_out'`` gives
+        the variance that PyTorch's ``kaiming_*_`` gives with its default
+        ``mode='fan_in'``, which reads axis 1.
     nonlinearity : str
         See :func:`calculate_gain`; ``'leaky_relu'`` with ``a=0`` is ReLU.
     {shared}
@@ -391,6 +468,8 @@ def kaiming_uniform(
     (:func:`effective_fan_in`), not PyTorch's ``C_out/g * k*k``; with
     ``mode='fan_out'`` the backward pass of a transposed layer sums
     ``C_out/g * k*k`` products per input gradient, with no stride factor.
+    One mode preserves one pass; the other pass changes by
+    :func:`second_moment_factors` per layer.
     The average hides that phases of the output receive different numbers of
     taps when ``s`` does not divide ``k``: their variances differ, and no
     initialisation of independent weights evens them out.

@@ -770,7 +770,7 @@ def draw_spectra(signals, n_fft=1024, title=None):
 __all__ += ["draw_images", "draw_lines", "draw_polyphase"]
 
 
-def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None):
+def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None, shared=False):
     """Several images side by side, without numbers: patterns too large to annotate.
 
     Parameters
@@ -781,19 +781,24 @@ def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None):
     ncols : int, optional
         Panels per row; default all in one row.
     cmap : str
-        Colour map.  Each panel has its own colour limits, from its own minimum
-        to its own maximum: the figure compares patterns, not values.  A
-        constant image is drawn in the middle colour.
+        Colour map.  By default each panel has its own colour limits, from its
+        own minimum to its own maximum: the figure compares patterns, not
+        values.  A constant image is drawn in the middle colour.
     size : float
         Width and height of one panel, in inches.
     title : str, optional
         A title over the whole figure.
+    shared : bool
+        One colour scale for every panel, from the smallest value of all the
+        images to the largest, with a colour bar: for comparisons, where the
+        same colour must mean the same value in every panel.
 
     Returns
     -------
     matplotlib.figure.Figure
-        One axes per image, in the order of ``images``; each axes holds its
-        image unchanged (``ax.images[0].get_array()``).
+        One axes per image, in the order of ``images`` (then the colour bar's
+        axes when ``shared``); each holds its image unchanged
+        (``ax.images[0].get_array()``).
 
     Examples
     --------
@@ -801,6 +806,9 @@ def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None):
     >>> fig = draw_images({"flat": np.ones((4, 4)), "checker": checker}, title="two images")
     >>> [ax.get_title() for ax in fig.axes]
     ['flat', 'checker']
+    >>> fig = draw_images({"flat": np.ones((4, 4)), "checker": checker}, shared=True)
+    >>> [ax.images[0].get_clim() for ax in fig.axes[:2]]
+    [(0.0, 1.0), (0.0, 1.0)]
     """
     if not images:
         raise ValueError("images is empty: pass a dict {title: image} with at least one image")
@@ -812,16 +820,21 @@ def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None):
     nrows = -(-len(arrays) // ncols)
     fig, axes = _figure(ncols, nrows, figsize=(size * ncols, (size + 0.3) * nrows + (0.4 if title else 0)),
                         layout="constrained")
+    everything = np.concatenate([img.ravel() for img in arrays.values()])
     for ax, (label, img) in zip(axes, arrays.items()):
-        low, high = float(img.min()), float(img.max())
-        if high == low:  # a constant image: centre it in the colour map
+        scale = everything if shared else img
+        low, high = float(scale.min()), float(scale.max())
+        if high == low:  # constant: centre it in the colour map
             low, high = low - 1.0, high + 1.0
-        ax.imshow(img, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
+        image = ax.imshow(img, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
         ax.set_title(label, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in axes[len(arrays):]:
         fig.delaxes(ax)
+    if shared:
+        colourbar = fig.colorbar(image, ax=axes[:len(arrays)], shrink=0.8)
+        colourbar.ax.tick_params(labelsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     _describe(fig, (f"{title}: " if title else "")
@@ -834,7 +847,7 @@ def draw_images(images, ncols=None, cmap="viridis", size=2.2, title=None):
     return fig
 
 
-def draw_lines(series, x=None, xlabel=None, ylabel=None, title=None, logy=False, dashed=()):
+def draw_lines(series, x=None, xlabel=None, ylabel=None, title=None, logy=False, dashed=(), bands=None):
     """Curves on one axes: how a quantity changes with a layer, a step, a size.
 
     Parameters
@@ -851,6 +864,9 @@ def draw_lines(series, x=None, xlabel=None, ylabel=None, title=None, logy=False,
     dashed : iterable of str
         Labels of the curves to draw dashed and without markers, e.g. a
         prediction next to measurements.
+    bands : dict of str to array_like, optional
+        Half-widths (e.g. a standard deviation over seeds) to shade around
+        the curve of the same label: from ``value - band`` to ``value + band``.
 
     Returns
     -------
@@ -863,6 +879,9 @@ def draw_lines(series, x=None, xlabel=None, ylabel=None, title=None, logy=False,
     ...                  xlabel="layer", logy=True, dashed=["predicted"])
     >>> [line.get_label() for line in fig.axes[0].lines]
     ['measured', 'predicted']
+    >>> fig = draw_lines({"mean": [1.0, 2.0]}, bands={"mean": [0.1, 0.2]})
+    >>> len(fig.axes[0].collections)  # one shaded band
+    1
     """
     if not series:
         raise ValueError("series is empty: pass a dict {label: values} with at least one curve")
@@ -875,16 +894,22 @@ def draw_lines(series, x=None, xlabel=None, ylabel=None, title=None, logy=False,
     where = np.arange(n) if x is None else np.asarray(x, dtype=float).ravel()
     if len(where) != n:
         raise ValueError(f"x has {len(where)} positions but the series have {n} values")
-    dashed = set(dashed)
-    unknown = dashed - set(values)
-    if unknown:
-        raise ValueError(f"dashed names {sorted(unknown)}, which are not labels of series {list(values)}")
+    dashed, bands = set(dashed), dict(bands or {})
+    for name, labels in (("dashed", dashed), ("bands", set(bands))):
+        unknown = labels - set(values)
+        if unknown:
+            raise ValueError(f"{name} names {sorted(unknown)}, which are not labels of series {list(values)}")
     fig, (ax,) = _figure(figsize=(6.4, 3.6))
     for colour, (label, v) in zip(_colours(len(values)), values.items()):
         if label in dashed:
             ax.plot(where, v, linestyle="--", color=colour, label=label)
         else:
-            ax.plot(where, v, marker="o", markersize=4, color=colour, label=label)
+            ax.plot(where, v, marker="o" if n <= 40 else None, markersize=4, color=colour, label=label)
+        if label in bands:
+            half = np.asarray(bands[label], dtype=float).ravel()
+            if len(half) != n:
+                raise ValueError(f"bands[{label!r}] has {len(half)} values but the series has {n}")
+            ax.fill_between(where, v - half, v + half, color=colour, alpha=0.2, linewidth=0)
     if logy:
         ax.set_yscale("log")
     if np.array_equal(where, np.round(where)):  # layers, steps: no ticks between them

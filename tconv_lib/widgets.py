@@ -51,6 +51,7 @@ import base64
 import functools
 import gzip
 import html
+import inspect
 import io
 import itertools
 import json
@@ -153,6 +154,17 @@ class Explorer:
     controls: Callable[..., tuple]
     panels: Callable[..., list]
     fixed: dict = field(default_factory=dict)
+
+    def controls_for(self, fixed: dict) -> tuple:
+        """The controls a reader gets when :func:`explore` is given ``fixed``.
+
+        A fixed argument that names a control (``explore("gradients", padding=0)``) pins
+        it: the control disappears and its value goes to the panels like any fixed
+        argument, so a chapter can embed the one case its text discusses.
+        """
+        accepted = inspect.signature(self.controls).parameters
+        controls = self.controls(**{k: v for k, v in fixed.items() if k in accepted})
+        return tuple(c for c in controls if c.name not in fixed)
 
 
 def _round(a: np.ndarray) -> np.ndarray:
@@ -561,10 +573,10 @@ def mitigation_panels(image="constant", scale=2, kernel_size=3, seed=0, size=8, 
     Examples
     --------
     On a constant image only the randomly initialised transposed convolution
-    draws a checkerboard:
+    draws a checkerboard, and all its variation is the pattern:
 
     >>> [p["note"].split(" (")[0] for p in mitigation_panels() if "note" in p]
-    ['checkerboard score: 0.7954', 'checkerboard score: 0', 'checkerboard score: 0', 'checkerboard score: 0']
+    ['checkerboard score: 1', 'checkerboard score: 0', 'checkerboard score: 0', 'checkerboard score: 0']
     """
     s, k = scale, kernel_size
     x = _mitigation_input(image, size)
@@ -619,22 +631,36 @@ def _gradient_controls(size=3):
         Control("padding", "padding p", (0, 1), 0),
         Control("row", "output row", tuple(range(largest)), 2),
         Control("col", "output column", tuple(range(largest)), 2),
+        Control("upstream", "upstream gradient ∂L/∂y", ("one pixel", "all ones"), "one pixel"),
     )
 
 
-def gradient_panels(kernel_size=3, stride=2, padding=0, row=2, col=2, size=3) -> list:
-    """Which inputs and weights receive gradient from one output pixel.
+def gradient_panels(kernel_size=3, stride=2, padding=0, row=2, col=2, size=3, upstream="one pixel") -> list:
+    """Which inputs and weights receive gradient from one output pixel; or what a uniform gradient does.
 
     The input is ``1, 2, ..., size²`` and the kernel ``10, 20, ..., 10·k²``:
     each input that reaches the picked pixel receives the weight that carried
     it there, and each weight receives the input it carried
     (:func:`tconv_lib.gradients.conv_transpose2d_backward`).
 
+    With ``upstream='all ones'`` every output sends back 1, and the panels
+    compare the input gradient of the transposed layer (a strided
+    convolution of the ones: flat wherever the whole stamp lands inside the
+    output) with that of a strided *convolution* with the same kernel,
+    stride and padding (a transposed convolution of the ones: the phase
+    gains, a checkerboard; :func:`tconv_lib.gradients.conv2d_backward`).
+
     Examples
     --------
     >>> grads = [p for p in gradient_panels() if p.get("title", "").startswith("∂L/∂x")][0]
     >>> grads["values"]  # pixel (2, 2) of k = 3, s = 2: four stamps overlap there
     [[90, 70, 0], [30, 10, 0], [0, 0, 0]]
+    >>> uniform = gradient_panels(upstream="all ones")
+    >>> flat, checker = [p for p in uniform if p.get("title", "").startswith("∂L/∂x")]
+    >>> flat["values"]  # every input's stamp lands inside the output: all 9 taps, 10 + ... + 90
+    [[450, 450, 450], [450, 450, 450], [450, 450, 450]]
+    >>> checker["values"][2][2:4]  # interior phases of the strided convolution: 10+30+70+90, 20+80
+    [200, 100]
     """
     k, s, p = kernel_size, stride, padding
     x = np.arange(1.0, size * size + 1).reshape(1, size, size)
@@ -644,6 +670,8 @@ def gradient_panels(kernel_size=3, stride=2, padding=0, row=2, col=2, size=3) ->
     except ValueError as error:
         return [text(str(error), "error")]
     h, wd = y.shape[-2:]
+    if upstream == "all ones":
+        return [dict(panel) for panel in _uniform_gradient_panels(k, s, p, size)]
     picked = np.zeros((h, wd), dtype=bool)
     inside = row < h and col < wd
     if inside:
@@ -668,6 +696,53 @@ def gradient_panels(kernel_size=3, stride=2, padding=0, row=2, col=2, size=3) ->
     ]
 
 
+@functools.cache
+def _uniform_gradient_panels(k, s, p, size) -> tuple:
+    """``upstream='all ones'``: the input gradients of the transposed layer and of a strided convolution.
+
+    The same for every picked pixel, so computed once per ``(k, s, p, size)``.
+    """
+    x = np.arange(1.0, size * size + 1).reshape(1, size, size)
+    w = (10.0 * np.arange(1, k * k + 1)).reshape(1, 1, k, k)
+    y = conv_transpose2d(x, w, stride=s, padding=p)
+    h = y.shape[-1]
+    # the transposed layer: its input gradient is conv2d(ones, w, s, p), flat where every tap lands inside
+    grad_t = gradients.conv_transpose2d_backward(np.ones(y.shape), x, w, stride=s, padding=p)[0][0]
+    inner_t = geometry.input_interior_range(size, k, s, p)
+    # a strided convolution with the same kernel, reading an h×h input back to size×size:
+    # its input gradient is conv_transpose2d(ones, w, s, p), the phase gains in the interior
+    x_conv = np.ones((1, h, h))
+    grad_c = gradients.conv2d_backward(np.ones((1, size, size)), x_conv, w, stride=s, padding=p)[0][0]
+    inner_c = geometry.interior_range(size, k, s, p)
+    frame_t = (inner_t.start, inner_t.start, len(inner_t), len(inner_t))
+    frame_c = (inner_c.start, inner_c.start, len(inner_c), len(inner_c))
+    notes = []
+    if len(inner_t):
+        flat = grad_t[inner_t.start:inner_t.stop, inner_t.start:inner_t.stop]
+        notes.append(f"Transposed layer: the inputs whose whole stamp lands inside the output receive "
+                     f"{', '.join(_num(v) for v in np.unique(flat))} (Σw = {_num(w.sum())})"
+                     + ("." if len(inner_t) == size else "; greyed: inputs whose stamp the padding crops."))
+    if len(inner_c) >= s:
+        inside = grad_c[inner_c.start:inner_c.stop, inner_c.start:inner_c.stop]
+        score = artifacts.checkerboard_score(inside, s)
+        gains = ", ".join(_num(v) for v in np.unique(artifacts.phase_gains(w[0, 0], s)))
+        notes.append(f"Convolution: the interior repeats the {s}×{s} phase gains of the kernel ({gains}), "
+                     f"checkerboard score {_score(score)}."
+                     + (" Checkerboard gradients come from strided convolutions, not from transposed ones."
+                        if s > 1 else " With stride 1 there is one phase: no checkerboard."))
+    else:
+        notes.append("Convolution: no interior at this size, every position is near a border.")
+    return (
+        grid(f"∂L/∂x of the transposed layer ({size}×{size} → {h}×{h})", grad_t,
+             frame=frame_t if len(inner_t) < size else None,
+             note="its backward pass is a strided convolution of the ones"),
+        grid(f"∂L/∂x of a strided convolution, same k, s, p ({h}×{h} → {size}×{size})", grad_c,
+             frame=frame_c if len(inner_c) else None,
+             note="its backward pass is a transposed convolution of the ones"),
+        text(" ".join(notes)),
+    )
+
+
 EXPLORERS: dict[str, Explorer] = {
     e.name: e
     for e in (
@@ -684,7 +759,8 @@ EXPLORERS: dict[str, Explorer] = {
                  "The same upsampling by transposed convolution, resize-convolution, bilinear and ICNR init.",
                  lambda **_: _mitigation_controls(), mitigation_panels),
         Explorer("gradients", "Gradient flow",
-                 "Pick an output pixel: which inputs and weights receive its gradient?",
+                 "Pick an output pixel: which inputs and weights receive its gradient? Or send back "
+                 "all ones, through the transposed layer and through a strided convolution.",
                  _gradient_controls, gradient_panels, {"size": 3}),
     )
 }
@@ -730,7 +806,7 @@ def export(name: str, **fixed) -> dict:
     """
     explorer = _get(name)
     fixed = {**explorer.fixed, **fixed}
-    controls = explorer.controls(**fixed)
+    controls = explorer.controls_for(fixed)
     arrays, array_ids, panels, panel_ids, combos = [], {}, [], {}, {}
 
     def intern(table, ids, value):
@@ -981,7 +1057,7 @@ class LiveExplorer:
         self.fixed = {**self.explorer.fixed, **fixed}
         self.controls = {}
         rows = []
-        for control in self.explorer.controls(**self.fixed):
+        for control in self.explorer.controls_for(self.fixed):
             spec = control.spec(live=True)
             options = [(str(v), v) for v in spec["values"]]
             style = {"description_width": "initial"}
@@ -1084,7 +1160,9 @@ def explore(name: str, **fixed):
     name : str
         ``"stamps"``, ``"geometry"``, ``"overlap"``, ``"mitigation"`` or ``"gradients"``.
     **fixed
-        Fixed arguments of the explorer, e.g. ``explore("stamps", size=3)``.
+        Fixed arguments of the explorer, e.g. ``explore("stamps", size=3)``; an argument
+        that names a control pins it (``explore("gradients", padding=0)``), see
+        :meth:`Explorer.controls_for`.
 
     Returns
     -------
@@ -1100,7 +1178,7 @@ def explore(name: str, **fixed):
     ...     print(repr(explore("gradients")))
     ... finally:
     ...     del os.environ[STATIC_ENV]
-    <StaticExplorer 'gradients': 1800 combinations>
+    <StaticExplorer 'gradients': 3600 combinations>
     """
     if os.environ.get(STATIC_ENV) == "1":
         return StaticExplorer(name, **fixed)

@@ -1,8 +1,14 @@
-"""The source chapter's claims (/work/shared/seeds/004_*), each checked with code.
+"""Claims checked with code: the source chapter's, and the book's own where its page has no code for them.
 
+The first part takes the source chapter's claims (/work/shared/seeds/004_*) one by one.
 Every test is named after the claim it checks, and its docstring gives the
 verdict: *holds*, *holds when ...*, or *wrong: the correct statement is ...*.
 Where a claim is loose, the tests check the correct statement as well.
+
+The second part covers the quantitative statements the book makes without a code cell of its
+own to assert them: the glossary (a page without code) and sentences that state a rule in
+words.  Everything else the pages claim is asserted on the page, so that a false claim fails
+`jupyter-book build -W`; tests/test_prose.py keeps measured numbers out of the prose.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import tconv_lib
-from tconv_lib import artifacts, geometry, mitigation
+from tconv_lib import artifacts, geometry, init, mitigation
 
 
 @st.composite
@@ -507,3 +513,116 @@ def test_claim8_in_1d_the_example_of_the_chapter():
     np.testing.assert_allclose(
         tconv_lib.conv_transpose1d(g, w, stride=2, padding=1), x.grad.numpy(), err_msg="chapter 1D example"
     )
+
+
+# =============================================================================================
+# The book's own statements that no code cell of their page checks: the glossary (a page
+# without code), and sentences of the chapters that state a rule in words.  Each docstring
+# quotes the page and the entry.
+# =============================================================================================
+
+
+@pytest.mark.parametrize("k,s,p", [(2, 1, 0), (3, 1, 1), (3, 2, 1), (4, 2, 1), (5, 3, 2)],
+                         ids=["k2_s1", "k3_s1_p1", "k3_s2_p1", "k4_s2_p1", "k5_s3_p2"])
+def test_glossary_col2im_is_the_adjoint_of_im2col_not_its_inverse(k, s, p):
+    """Glossary, col2im: 'the adjoint of im2col ... col2im(im2col(x)) = coverage * x, where the
+    coverage counts the windows that read each pixel'.  PyTorch's unfold is im2col and fold is
+    col2im; the coverage of a convolution's windows is the transposed convolution's coverage
+    (tconv_lib.artifacts.coverage2d) of the convolution's output size."""
+    n = 7
+    x = np.random.default_rng(0).standard_normal((1, 1, n, n))
+    cols = F.unfold(t(x), k, stride=s, padding=p)
+    back = F.fold(cols, (n, n), k, stride=s, padding=p).numpy()
+    m = geometry.conv_output_size(n, k, s, p)
+    coverage = artifacts.coverage2d(m, k, s, p, output_padding=geometry.output_padding_for(m, n, k, s, p))
+    assert coverage.shape == (n, n), coverage.shape
+    np.testing.assert_allclose(back, coverage * x, rtol=1e-12, err_msg="col2im(im2col(x)) = coverage * x")
+    if coverage.max() > 1:
+        assert not np.allclose(back, x), "with overlapping windows col2im is not the inverse"
+    y = np.random.default_rng(1).standard_normal(tuple(cols.shape))
+    lhs = float((cols.numpy() * y).sum())
+    rhs = float((x * F.fold(t(y), (n, n), k, stride=s, padding=p).numpy()).sum())
+    assert np.isclose(lhs, rhs, rtol=1e-12), "<im2col(x), y> = <x, col2im(y)>: the adjoint"
+
+
+@settings(max_examples=100, deadline=None)
+@given(layer_1d(), st.integers(0, 2**32 - 1))
+def test_glossary_canvas_stamp_and_gap(case, seed):
+    """Glossary, canvas: '(n - 1)s + d(k - 1) + 1 positions ... output j is canvas position j + p';
+    stamp: 'starting s positions after the previous element's stamp'; gap: 'holds only the bias,
+    whatever the weights'."""
+    n, k, s, p, op, d = case
+    rng = np.random.default_rng(seed)
+    x, w, b = rng.standard_normal(n), rng.standard_normal(k), rng.standard_normal(1)
+    canvas = np.zeros((n - 1) * s + d * (k - 1) + 1 + op)
+    for i in range(n):  # stamp i starts at i*s
+        canvas[i * s : i * s + d * (k - 1) + 1 : d] += x[i] * w
+    y = tconv_lib.conv_transpose1d(x[None, None], w[None, None], b, stride=s, padding=p,
+                                   output_padding=op, dilation=d)[0, 0]
+    np.testing.assert_allclose(y, canvas[p : p + len(y)] + b[0], atol=1e-12, err_msg=str(case))
+    gaps = artifacts.gaps1d(n, k, s, p, op, d)
+    np.testing.assert_allclose(y[gaps], b[0], err_msg=f"{case}: gaps hold the bias")
+
+
+@pytest.mark.parametrize("s", [2, 3])
+def test_glossary_icnr_output_is_constant_on_the_blocks_of_the_grid(s):
+    """Glossary, ICNR: 'its output is constant on the s x s blocks of the output grid'."""
+    w = mitigation.icnr((2 * s * s, 3, 3, 3), s, rng=0)
+    x = np.random.default_rng(2).standard_normal((1, 3, 5, 6))
+    y = mitigation.subpixel_conv2d(x, w, upscale=s, padding=1)[0]
+    blocks = y.reshape(2, 5, s, 6, s)
+    np.testing.assert_allclose(blocks, blocks[:, :, :1, :, :1] * np.ones((1, 1, s, 1, s)), atol=1e-12)
+
+
+@pytest.mark.parametrize("shape,stride", [((32, 16, 4, 4), 2), ((16, 32, 3, 3), 2), ((8, 8, 5, 5), 3)])
+def test_glossary_xavier_keeps_neither_pass_unless_the_fans_are_equal(shape, stride):
+    """Glossary, Xavier: 'keeps either exactly only when the two fans are equal; otherwise one pass
+    shrinks and the other grows' (a linear layer, Var(w) = 2 / (fan-in + fan-out))."""
+    fan_in, fan_out = init.fan_in_fan_out(shape, stride=stride)
+    forward, backward = init.second_moment_factors(shape, 2 / (fan_in + fan_out), stride=stride,
+                                                   nonlinearity="linear")
+    assert fan_in != fan_out
+    assert min(forward, backward) < 1 < max(forward, backward), (forward, backward)
+    both = (64, 16, 4, 4)  # fan-in = fan-out at stride 2
+    fans = init.fan_in_fan_out(both, stride=2)
+    assert fans[0] == fans[1]
+    np.testing.assert_allclose(init.second_moment_factors(both, 2 / sum(fans), stride=2,
+                                                          nonlinearity="linear"), (1.0, 1.0))
+
+
+@pytest.mark.parametrize("k,d", [(3, 1), (4, 2), (1, 5)])
+def test_glossary_effective_kernel_size(k, d):
+    """Glossary, dilation / effective kernel size: 'A kernel of size k with dilation d spans
+    d(k - 1) + 1 positions'."""
+    y = tconv_lib.conv_transpose1d(np.ones((1, 1)), np.ones((1, 1, k)), dilation=d)
+    assert y.shape[-1] == d * (k - 1) + 1 == geometry.effective_kernel_size(k, d)
+
+
+@pytest.mark.parametrize("s", range(1, 9))
+def test_artifacts_variance_is_largest_at_r_equal_s_over_2(s):
+    """Artifacts: 'V is zero exactly when ... the stride divides the kernel size, and it is
+    largest, 1/4, when r = s/2'."""
+    variances = {k: artifacts.coverage_variance(k, s) for k in range(s, 2 * s)}
+    assert max(variances.values()) <= Fraction(1, 4)
+    if s % 2 == 0:
+        assert variances[s + s // 2] == Fraction(1, 4), f"s={s}: r = s/2"
+    assert [k for k, v in variances.items() if v == 0] == [s]
+
+
+@pytest.mark.parametrize("s,d", [(1, 1), (2, 1), (3, 1), (1, 2), (2, 3)])
+def test_geometry_at_most_max_s_d_lengths(s, d):
+    """Geometry: 'There are at most max(s, d) such lengths, one for each allowed output_padding
+    0 <= p_out < max(s, d)'."""
+    sizes = geometry.conv_transpose_output_sizes(4, 3, stride=s, dilation=d)
+    assert len(sizes) == len(set(sizes)) == max(s, d), sizes
+
+
+@pytest.mark.parametrize("K,s", [(3, 2), (3, 3), (5, 2)])
+def test_mitigation_nearest_resize_conv_is_a_transposed_conv_with_kernel_K_plus_s_minus_1(K, s):
+    """Mitigation: 'its kernel is the response to a single pixel ... of size K + s - 1. Every phase
+    of that kernel contains exactly one copy of each weight'."""
+    w = np.random.default_rng(3).standard_normal((1, 1, K, K))
+    full = ((K - 1, K - 1), (K - 1, K - 1))
+    probe = mitigation.resize_conv2d(np.ones((1, 1, 1, 1)), w, scale=s, padding=full)
+    assert probe.shape[-2:] == (K + s - 1, K + s - 1), probe.shape
+    np.testing.assert_allclose(artifacts.phase_gains(probe[0, 0], s), w.sum(), rtol=1e-12)

@@ -161,8 +161,8 @@ WRONG: dict[str, dict[str, Wrong]] = {
             (("polyphase_kernels", "padded[r::stride]", "padded[r * length : (r + 1) * length]"),),
             breaks=("polyphase_kernels_gather_every_s_th_tap", "polyphase_view_matches_the_stamps"),
         ),
-        "score_relative_to_the_mean": Wrong(
-            (("checkerboard_score", "rms = np.sqrt(np.mean(image**2))", "rms = abs(np.mean(image))"),),
+        "score_divides_by_the_rms_with_the_mean": Wrong(  # the score the course used to teach
+            (("checkerboard_score", "spread = image.std()", "spread = np.sqrt(np.mean(image**2))"),),
             breaks=("checkerboard_score_of_an_image",),
         ),
     },

@@ -9,7 +9,7 @@ import pytest
 from conftest import torch
 
 import tconv_lib
-from tconv_lib import init
+from tconv_lib import geometry, init
 from tconv_lib.artifacts import coverage_period
 from tconv_lib.gradients import conv_transpose2d_backward
 
@@ -205,3 +205,79 @@ def test_init_errors_say_what_is_valid():
         init.fan_in_fan_out((4, 4))
     with pytest.raises(ValueError, match="at least 2 axes"):
         init.torch_fan_in_fan_out((4,))
+
+
+# --- the two passes: what each mode preserves, and what the other pass gets --------------------
+
+TRADE_OFF_SHAPES = {
+    # name: (weight shape (C_in, C_out // g, k, k), stride, groups)
+    "c32_c16_s2": ((32, 16, 4, 4), 2, 1),
+    "c16_c32_s2": ((16, 32, 4, 4), 2, 1),
+    "c64_c16_s2_both": ((64, 16, 4, 4), 2, 1),  # C_in = C_out * s^2: both passes preserved
+    "c32_c32_s2_g4": ((32, 8, 4, 4), 2, 4),
+    "c24_c12_s3_k3": ((24, 12, 3, 3), 3, 1),
+}
+
+
+@pytest.mark.parametrize("case", TRADE_OFF_SHAPES)
+def test_torchs_kaiming_fan_in_is_the_layers_fan_out(case):
+    """PyTorch's default mode='fan_in' on a transposed weight counts C_out/g * k*k: this layer's
+    fan-out, the count of the backward pass; its mode='fan_out' counts C_in * k*k, neither."""
+    shape, stride, groups = TRADE_OFF_SHAPES[case]
+    weight = torch.empty(shape)
+    fan_in, fan_out = init.fan_in_fan_out(shape, stride=stride, groups=groups)
+    assert torch.nn.init._calculate_correct_fan(weight, "fan_in") == fan_out, case
+    torch_fan_out = torch.nn.init._calculate_correct_fan(weight, "fan_out")
+    assert torch_fan_out == shape[0] * shape[2] * shape[3] == fan_in * groups * stride**2, case
+
+
+@pytest.mark.parametrize("case", TRADE_OFF_SHAPES)
+def test_second_moment_factors_ratio_is_c_in_over_c_out_s2(case):
+    """Whatever the weights, forward / backward = fan_in / fan_out = C_in / (C_out * s^2); groups cancel."""
+    shape, stride, groups = TRADE_OFF_SHAPES[case]
+    c_in, c_out = shape[0], shape[1] * groups
+    forward, backward = init.second_moment_factors(shape, 0.01, stride=stride, groups=groups)
+    assert forward / backward == pytest.approx(c_in / (c_out * stride**2), rel=1e-12), case
+
+
+def _measured_factors(weight, stride, groups=1, n=12, seed=1):
+    """E[a^2] through one transposed layer and its ReLU, and E[g^2] back through both, away from
+    the borders, on a post-ReLU input with E[a^2] = 1 and a unit upstream gradient."""
+    rng = np.random.default_rng(seed)
+    c_in, k = weight.shape[0], weight.shape[-1]
+    a = np.sqrt(2) * np.maximum(rng.standard_normal((4, c_in, n, n)), 0)
+    y = tconv_lib.conv_transpose2d(a, weight, stride=stride, groups=groups)
+    out = geometry.interior_range(n, k, stride)
+    forward = np.mean(np.maximum(y, 0)[..., out.start:out.stop, out.start:out.stop] ** 2) / np.mean(a**2)
+    g = rng.standard_normal(y.shape)
+    grad_x, _, _ = conv_transpose2d_backward(g * (y > 0), a, weight, stride=stride, groups=groups)
+    inp = geometry.input_interior_range(n, k, stride)
+    backward = np.mean(grad_x[..., inp.start:inp.stop, inp.start:inp.stop] ** 2) / np.mean(g**2)
+    return float(forward), float(backward)
+
+
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
+@pytest.mark.parametrize("case", TRADE_OFF_SHAPES)
+def test_each_mode_preserves_its_pass_and_scales_the_other_as_predicted(case, mode):
+    """Measured through one layer + ReLU: the mode's pass is kept (factor 1), the other is
+    multiplied by fan_out/fan_in (mode='fan_in') or fan_in/fan_out (mode='fan_out').  Tolerance as
+    above: 15% (the gradient side averages fewer values)."""
+    shape, stride, groups = TRADE_OFF_SHAPES[case]
+    weight = init.kaiming_normal(shape, mode=mode, nonlinearity="relu", stride=stride, groups=groups, rng=0)
+    fan_in, fan_out = init.fan_in_fan_out(shape, stride=stride, groups=groups)
+    predicted = init.second_moment_factors(shape, 2 / (fan_in if mode == "fan_in" else fan_out),
+                                           stride=stride, groups=groups)
+    assert predicted[0 if mode == "fan_in" else 1] == pytest.approx(1.0)
+    measured = _measured_factors(weight, stride, groups)
+    assert measured == pytest.approx(predicted, rel=0.15), f"{case}, {mode}: {measured} vs {predicted}"
+
+
+def test_our_fan_out_mode_is_torchs_default_kaiming_on_a_transposed_weight():
+    """tconv_lib's mode='fan_out' has the variance of torch.nn.init.kaiming_normal_'s default."""
+    for shape, stride, groups in TRADE_OFF_SHAPES.values():
+        ours = init.kaiming_normal(shape, mode="fan_out", nonlinearity="relu", stride=stride, groups=groups,
+                                   rng=0).var()
+        theirs = torch.nn.init.kaiming_normal_(torch.empty(shape, dtype=torch.float64), nonlinearity="relu",
+                                               generator=torch.Generator().manual_seed(0)).var().item()
+        expected = 2 / init.fan_in_fan_out(shape, stride=stride, groups=groups)[1]
+        assert ours == pytest.approx(expected, rel=0.1) and theirs == pytest.approx(expected, rel=0.1), shape

@@ -123,6 +123,32 @@ def test_gradient_panels_match_torch_autograd(kernel_size, stride, padding, row,
     assert sorted(map(tuple, _panel(panels, "input x").get("highlight", []))) == reached
 
 
+@pytest.mark.parametrize("kernel_size, stride, padding", [(3, 2, 0), (4, 2, 1), (2, 3, 0), (3, 1, 1)],
+                         ids=["k3_s2", "k4_s2_p1", "k2_s3_gaps", "k3_s1_p1"])
+def test_uniform_upstream_gradient_panels_match_torch_autograd(kernel_size, stride, padding):
+    """upstream='all ones': the transposed layer's input gradient is flat inside, a strided
+    convolution's (same kernel, stride and padding) repeats the phase gains."""
+    panels = widgets.gradient_panels(kernel_size, stride, padding, upstream="all ones")
+    shown_t, shown_c = [p for p in panels if p.get("title", "").startswith("∂L/∂x")]
+    k, s, p = kernel_size, stride, padding
+    x = t(np.arange(1.0, 10.0).reshape(1, 1, 3, 3)).requires_grad_()
+    w = t((10.0 * np.arange(1, k * k + 1)).reshape(1, 1, k, k))
+    F.conv_transpose2d(x, w, stride=s, padding=p).sum().backward()
+    np.testing.assert_array_equal(shown_t["values"], x.grad[0, 0].numpy())
+    h = geometry.conv_transpose_output_size(3, k, s, p)
+    xc = t(np.ones((1, 1, h, h))).requires_grad_()
+    F.conv2d(xc, w, stride=s, padding=p).sum().backward()
+    np.testing.assert_array_equal(shown_c["values"], xc.grad[0, 0].numpy())
+    inner = geometry.input_interior_range(3, k, s, p)
+    flat = np.array(shown_t["values"])[inner.start:inner.stop, inner.start:inner.stop]
+    assert np.all(flat == w.sum().item()), f"transposed: interior {flat}"
+    r = geometry.interior_range(3, k, s, p)
+    inside = np.array(shown_c["values"], dtype=float)[r.start:r.stop, r.start:r.stop]
+    if s > 1 and len(r) >= s:
+        assert artifacts.checkerboard_score(inside, s) == 1.0, f"conv: interior {inside}"
+        assert "Checkerboard gradients come from strided convolutions" in panels[-1]["text"]
+
+
 def test_gradient_panels_outside_the_output_say_so():
     panels = widgets.gradient_panels(2, 1, 1, 9, 9)
     assert [p["kind"] for p in panels] == ["grid", "text"] and panels[1]["style"] == "error"
@@ -299,3 +325,18 @@ def test_rounding_keeps_four_significant_digits_and_integers():
     assert r.dtype.kind == "i"
     np.testing.assert_array_equal(widgets._round(np.array([0.123456, 123456.7, -1e-20, 2.0])),
                                   [0.1235, 123500.0, 0.0, 2.0])
+
+
+def test_a_fixed_argument_that_names_a_control_pins_it():
+    """explore("gradients", padding=0): no padding control, and every panel drawn with padding 0."""
+    import tconv_lib.widgets
+    from tconv_lib.widgets import EXPLORERS, export
+
+    full = export("gradients")
+    pinned = export("gradients", padding=0)
+    others = [c["name"] for c in full["controls"] if c["name"] != "padding"]
+    assert [c["name"] for c in pinned["controls"]] == others
+    assert len(pinned["combos"]) * 2 == len(full["combos"])
+    live = tconv_lib.widgets.LiveExplorer("gradients", padding=0)
+    assert "padding" not in live.controls and live.fixed["padding"] == 0
+    assert "padding" in {c.name for c in EXPLORERS["gradients"].controls_for({})}
