@@ -4,7 +4,7 @@ The one place where the course's mathematics lives.  Chapters import it,
 exercises are graded against it, widgets draw what it computes.
 
 Signatures follow :mod:`torch.nn.functional`; see :mod:`tconv_lib.transposed`
-for the four views of the operator, :mod:`tconv_lib.geometry` for every size
+for the five views of the operator, :mod:`tconv_lib.geometry` for every size
 formula, :mod:`tconv_lib.gradients` for the backward pass,
 :mod:`tconv_lib.artifacts` for coverage, gaps, the polyphase view and the
 checkerboard measure, :mod:`tconv_lib.mitigation` for resize-convolve,
@@ -25,13 +25,16 @@ from .transposed import (
     conv_transpose1d,
     conv_transpose1d_gemm,
     conv_transpose1d_matrix,
+    conv_transpose1d_polyphase,
     conv_transpose1d_scatter,
     conv_transpose1d_zero_insertion,
     conv_transpose2d,
     conv_transpose2d_gemm,
     conv_transpose2d_matrix,
+    conv_transpose2d_polyphase,
     conv_transpose2d_scatter,
     conv_transpose2d_zero_insertion,
+    fastest_view,
     zero_insert1d,
     zero_insert2d,
 )
@@ -58,6 +61,9 @@ __all__ = [
     "conv_transpose2d_matrix",
     "conv_transpose1d_gemm",
     "conv_transpose2d_gemm",
+    "conv_transpose1d_polyphase",
+    "conv_transpose2d_polyphase",
+    "fastest_view",
     "VIEWS_1D",
     "VIEWS_2D",
     "zero_insert1d",

@@ -41,9 +41,13 @@ from typing import NamedTuple
 import numpy as np
 
 from . import geometry
-from ._checks import ntuple, transposed_args
-from .conv import conv2d
-from .transposed import _as_1d, conv_transpose1d, conv_transpose2d
+from ._checks import ntuple
+from .transposed import (
+    conv_transpose1d,
+    conv_transpose1d_polyphase,
+    conv_transpose2d,
+    conv_transpose2d_polyphase,
+)
 
 __all__ = [
     "coverage1d",
@@ -764,8 +768,7 @@ def conv_weight_from_transposed(weight, groups=1):
 
     Notes
     -----
-    Used by the polyphase view here and by the sub-pixel conversion in
-    :mod:`tconv_lib.mitigation`.
+    Used by the sub-pixel conversion in :mod:`tconv_lib.mitigation`.
 
     Examples
     --------
@@ -786,115 +789,9 @@ def conv_weight_from_transposed(weight, groups=1):
     return swapped[(..., *[slice(None, None, -1)] * len(kernel))]
 
 
-def conv_transpose2d_polyphase(
-    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
-):
-    """Transposed convolution as ``sH * sW`` ordinary convolutions, interleaved.
-
-    Parameters
-    ----------
-    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
-        Input, float32 or float64.
-    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
-        PyTorch's transposed layout.
-    bias : ndarray, shape (C_out,), optional
-    stride, padding, output_padding, dilation : int or (int, int)
-    groups : int
-
-    Returns
-    -------
-    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
-        Equal to :func:`tconv_lib.conv_transpose2d` up to rounding;
-        ``H_out = (H_in - 1) sH - 2 pH + dH (kH - 1) + opH + 1``.
-
-    Notes
-    -----
-    The *polyphase* view (Odena et al., 2016; for ``s = 2`` the seed
-    chapter's ``h_0[n] = h[2n]``, ``h_1[n] = h[2n + 1]``).  Canvas phase
-    ``(rh, rw)`` — rows ``m*sH + rh``, columns ``m'*sW + rw`` — receives
-    exactly the taps ``(a, b)`` with ``(a*dH) mod sH == rh`` and
-    ``(b*dW) mod sW == rw``:
-
-    1. decompose: :func:`polyphase_decompose` gathers those taps into one
-       sub-kernel per phase;
-    2. filter: each sub-kernel runs as an ordinary stride-1 convolution on
-       the *un-upsampled* input (full convolution: padding ``L - 1``, kernel
-       flipped by :func:`conv_weight_from_transposed`); no zero is ever
-       multiplied;
-    3. recompose: phase ``(rh, rw)``'s result fills canvas rows
-       ``rh, rh + sH, ...`` and columns ``rw, rw + sW, ...``;
-    4. crop ``padding`` from the canvas, as every view does.
-
-    Examples
-    --------
-    >>> x = np.array([[[1.0, 2.0], [3.0, 4.0]]])
-    >>> y = conv_transpose2d_polyphase(x, np.ones((1, 1, 3, 3)), stride=2)
-    >>> y
-    array([[[ 1.,  1.,  3.,  2.,  2.],
-            [ 1.,  1.,  3.,  2.,  2.],
-            [ 4.,  4., 10.,  6.,  6.],
-            [ 3.,  3.,  7.,  4.,  4.],
-            [ 3.,  3.,  7.,  4.,  4.]]])
-    >>> np.allclose(y, conv_transpose2d(x, np.ones((1, 1, 3, 3)), stride=2))
-    True
-    """
-    a = transposed_args(
-        x, weight, bias, stride, padding, output_padding, groups, dilation,
-        nd=2, fname="conv_transpose2d_polyphase",
-    )
-    n, _, h_in, w_in = a.x.shape
-    (kh, kw), (sh, sw), (ph, pw) = a.kernel_size, a.stride, a.padding
-    (dh, dw), (oph, opw) = a.dilation, a.output_padding
-    h_out, w_out = a.output_size
-    c_out = a.weight.shape[1] * a.groups
-    # 1. decompose: (C_in, C_out/g, kH, kW) -> (sH, sW, C_in, C_out/g, LH, LW)
-    subs = polyphase_decompose(a.weight, a.stride, a.dilation)
-    lh, lw = subs.shape[-2:]
-    # the canvas is the output before padding crops it; store sH x sW whole periods
-    canvas_h = geometry.conv_transpose_output_size(h_in, kh, sh, 0, oph, dh)
-    canvas_w = geometry.conv_transpose_output_size(w_in, kw, sw, 0, opw, dw)
-    mh, mw = -(-canvas_h // sh), -(-canvas_w // sw)
-    canvas = np.zeros((n, c_out, mh * sh, mw * sw), dtype=a.x.dtype)
-    for rh in range(sh):
-        for rw in range(sw):
-            # 2. filter: (N, C_in, H_in, W_in) -> (N, C_out, H_in + LH - 1, W_in + LW - 1)
-            sub = conv_weight_from_transposed(subs[rh, rw], a.groups)
-            phase = conv2d(a.x, sub, padding=(lh - 1, lw - 1), groups=a.groups)
-            # 3. recompose: m-th row of this phase is canvas row m*sH + rh
-            rows, cols = min(mh, phase.shape[2]), min(mw, phase.shape[3])
-            canvas[:, :, rh::sh, rw::sw][:, :, :rows, :cols] = phase[:, :, :rows, :cols]
-    # 4. crop the padding
-    return a.finish(canvas[:, :, ph : ph + h_out, pw : pw + w_out])
-
-
-conv_transpose1d_polyphase = _as_1d(conv_transpose2d_polyphase, "conv_transpose1d_polyphase")
-conv_transpose1d_polyphase.__module__ = __name__
-conv_transpose1d_polyphase.__doc__ = """1D transposed convolution as ``s`` ordinary convolutions, interleaved.
-
-    Parameters
-    ----------
-    x : ndarray, shape (N, C_in, L_in) or (C_in, L_in)
-    weight : ndarray, shape (C_in, C_out // groups, k)
-    bias : ndarray, shape (C_out,), optional
-    stride, padding, output_padding, groups, dilation : int
-
-    Returns
-    -------
-    ndarray, shape (N, C_out, L_out) or (C_out, L_out)
-        ``L_out = (L_in - 1) s - 2p + d(k - 1) + op + 1``.
-
-    Notes
-    -----
-    Runs :func:`conv_transpose2d_polyphase` on a height-1 image.
-
-    Examples
-    --------
-    Kernel ``h = [1, 10, 100]``, stride 2: the even positions add
-    ``h_0 = [1, 100]``, the odd ones take ``h_1 = [10]``.
-
-    >>> conv_transpose1d_polyphase(np.array([[1.0, 2.0]]), np.array([[[1.0, 10.0, 100.0]]]), stride=2)
-    array([[  1.,  10., 102.,  20., 200.]])
-    """
+# The polyphase view itself, conv_transpose2d_polyphase and conv_transpose1d_polyphase, is
+# one of the operator's views: it lives in tconv_lib.transposed, with the others, and is
+# imported above.
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Transposed convolution, four ways.
+"""Transposed convolution, five ways.
 
-The same linear operator written as four algorithms, each a public function:
+The same linear operator written as five algorithms, each a public function:
 
 ``scatter``
     Every input element stamps a scaled copy of the kernel onto the output;
@@ -14,8 +14,16 @@ The same linear operator written as four algorithms, each a public function:
     multiply by ``C.T``.  The algebraic definition, and the source of the name.
 ``gemm``
     One matrix product of the kernels with every input pixel, then "col2im":
-    add each product into place.  The fast path, used by
-    :func:`conv_transpose2d` and :func:`conv_transpose1d`.
+    add each product into place.
+``polyphase``
+    Output phase ``(r_h, r_w)`` (every ``s``-th row and column) is an ordinary
+    convolution of the input with the sub-kernel of the taps that land there:
+    one im2col of the input, one matrix product with every sub-kernel
+    stacked, then interleave the phases (a pixel shuffle).  The sub-pixel
+    convolution.
+
+``gemm`` and ``polyphase`` are the fast paths: :func:`conv_transpose2d` and
+:func:`conv_transpose1d` use whichever :func:`fastest_view` picks for the shapes.
 
 All of them take PyTorch's arguments in PyTorch's order, with the weight laid
 out ``(C_in, C_out // groups, *kernel)``, and return the same array up to
@@ -42,6 +50,10 @@ __all__ = [
     "conv_transpose2d_matrix",
     "conv_transpose1d_gemm",
     "conv_transpose2d_gemm",
+    "conv_transpose1d_polyphase",
+    "conv_transpose2d_polyphase",
+    "fastest_view",
+    "MOVE_COST",
     "VIEWS_1D",
     "VIEWS_2D",
     "zero_insert1d",
@@ -413,9 +425,10 @@ _GEMM_DOC = """Transposed convolution as one matrix product and a col2im accumul
 
     Notes
     -----
-    The *gemm* view, the fast path.  The scatter view done in bulk: one
-    matrix product computes every (kernel tap, input pixel) product at once,
-    then one addition per kernel tap ("col2im") puts them in place.  The work
+    The *gemm* view, one of the two fast paths (:func:`fastest_view`).  The
+    scatter view done in bulk: one matrix product computes every (kernel tap,
+    input pixel) product at once, then one addition per kernel tap ("col2im")
+    puts them in place.  The work
     is a single BLAS call plus ``kH * kW`` vectorised additions; the canvas is
     stored phase by phase (row ``m * s + r`` at ``[r, m]``) so that each
     addition is contiguous in memory.
@@ -445,20 +458,305 @@ def conv_transpose2d_gemm(
     return a.finish(_conv_transpose2d_gemm(a))
 
 
+#: The polyphase view multiplies the images in chunks whose im2col matrix and
+#: product hold about this many numbers together, so that both stay in the cache.
+POLYPHASE_CHUNK_NUMBERS = 2**21
+
+
+def _tap_offsets(kernel_size: int, stride: int, dilation: int) -> list[int]:
+    """The window offsets ``q`` that some tap reads, in increasing order.
+
+    Tap ``a`` lands on canvas position ``i s + a d = (i + q) s + r`` with
+    ``(q, r) = divmod(a d, s)``: always on phase ``r``, ``q`` periods after
+    input ``i``.  Without dilation the offsets are ``0 .. ceil(k / s) - 1``;
+    dilation can leave some unused (``k = 3, s = 1, d = 2`` reads 0, 2, 4).
+    """
+    return sorted({a * dilation // stride for a in range(kernel_size)})
+
+
+def _polyphase_kernels(a):
+    """Every phase's sub-kernel, stacked into one matrix, and the window offsets they read.
+
+    Returns ``(kernels, offsets_h, offsets_w)``.  ``kernels`` has shape
+    ``(g, C_out/g * sH * sW, C_in/g * QH * QW)``: rows are (output channel,
+    phase row, phase column), columns (input channel, offset row, offset
+    column), where ``offsets_h`` lists the ``QH`` row offsets that some tap uses.
+    """
+    c_in, c_out_g, kh, kw = a.weight.shape
+    (sh, sw), (dh, dw), g = a.stride, a.dilation, a.groups
+    offsets_h, offsets_w = _tap_offsets(kh, sh, dh), _tap_offsets(kw, sw, dw)
+    # (C_in, C_out/g, kH, kW) -> (g, C_in/g, C_out/g, kH, kW) -> (g, C_out/g, C_in/g, kH, kW)
+    taps = a.weight.reshape(g, c_in // g, c_out_g, kh, kw).transpose(0, 2, 1, 3, 4)
+    kernels = np.zeros(
+        (g, c_out_g, sh, sw, c_in // g, len(offsets_h), len(offsets_w)), dtype=a.weight.dtype
+    )
+    for ka in range(kh):
+        qh, rh = divmod(ka * dh, sh)
+        for kb in range(kw):
+            qw, rw = divmod(kb * dw, sw)
+            kernels[:, :, rh, rw, :, offsets_h.index(qh), offsets_w.index(qw)] = taps[..., ka, kb]
+    return kernels.reshape(g, c_out_g * sh * sw, -1), offsets_h, offsets_w
+
+
+def _polyphase_chunk(kernels: np.ndarray, mh: int, mw: int) -> int:
+    """How many images one product takes: im2col matrix and product within POLYPHASE_CHUNK_NUMBERS."""
+    _, n_rows, n_cols = kernels.shape
+    return max(1, POLYPHASE_CHUNK_NUMBERS // ((n_rows + n_cols) * mh * mw))
+
+
+def _periods(a) -> tuple[tuple[int, int], tuple[int, int]]:
+    """First canvas period the output needs and how many, per axis: ``((m0_h, M_h), (m0_w, M_w))``.
+
+    Output row ``o`` is canvas row ``o + pH``, period ``(o + pH) // sH``.
+    """
+    return tuple(
+        (p // s, (p + size - 1) // s + 1 - p // s)
+        for p, s, size in zip(a.padding, a.stride, a.output_size)
+    )
+
+
+def _conv_transpose2d_polyphase(a) -> np.ndarray:
+    """The polyphase algorithm on validated arguments; returns (N, C_out, H_out, W_out)."""
+    n, c_in, h_in, w_in = a.x.shape
+    c_out = a.weight.shape[1] * a.groups
+    (sh, sw), (ph, pw), g = a.stride, a.padding, a.groups
+    h_out, w_out = a.output_size
+    # 1. decompose: canvas phase (rh, rw) at period (m, m') is the sum over the taps that
+    #    land on it of weight[ci, co, ka, kb] * x[ci, m - qh, m' - qw]: a convolution of x.
+    kernels, offsets_h, offsets_w = _polyphase_kernels(a)
+    n_cols = kernels.shape[2]
+    lh, lw = offsets_h[-1], offsets_w[-1]  # the largest offsets
+    (mh0, mh), (mw0, mw) = _periods(a)
+    out = np.empty((n, c_out, h_out, w_out), dtype=a.x.dtype)
+    chunk = _polyphase_chunk(kernels, mh, mw)
+    for start in range(0, n, chunk):
+        # 2. im2col: pad (or crop) x so that its row mh0 - lh comes first; then x's row
+        #    m - qh of period m = mh0 + i is row lh - qh + i.
+        #    (b, C_in, H_in, W_in) -> (b, g, C_in/g, lh + mh, lw + mw)
+        xs = _pad_or_crop(
+            a.x[start : start + chunk], ((lh - mh0, mh0 + mh - h_in), (lw - mw0, mw0 + mw - w_in))
+        )
+        b = xs.shape[0]
+        xs = xs.reshape(b, g, c_in // g, *xs.shape[2:])
+        cols = np.empty((g, c_in // g, len(offsets_h), len(offsets_w), b, mh, mw), dtype=a.x.dtype)
+        for i, qh in enumerate(offsets_h):
+            for j, qw in enumerate(offsets_w):
+                window = xs[..., lh - qh : lh - qh + mh, lw - qw : lw - qw + mw]
+                cols[:, :, i, j] = window.transpose(1, 2, 0, 3, 4)  # (g, C_in/g, b, mh, mw)
+        # 3. one product for every phase and period:
+        #    (g, C_out/g * sH * sW, K) @ (g, K, b * mh * mw) -> (C_out, sH, sW, b, mh, mw)
+        phases = np.matmul(kernels, cols.reshape(g, n_cols, -1)).reshape(c_out, sh, sw, b, mh, mw)
+        # 4. interleave the phases (a pixel shuffle), cropping the padding on the way:
+        #    output row o is phase (o + pH) % sH, period (o + pH) // sH.
+        for rh in range(sh):
+            oh = (rh - ph) % sh  # first output row of this phase
+            first = (oh + ph) // sh - mh0
+            rows = slice(first, first + len(range(oh, h_out, sh)))
+            for rw in range(sw):
+                ow = (rw - pw) % sw
+                first = (ow + pw) // sw - mw0
+                columns = slice(first, first + len(range(ow, w_out, sw)))
+                phase = phases[:, rh, rw, :, rows, columns]  # (C_out, b, rows, columns)
+                out[start : start + b, :, oh::sh, ow::sw] = np.moveaxis(phase, 1, 0)
+    return out
+
+
+def conv_transpose2d_polyphase(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed convolution as ``sH * sW`` ordinary convolutions of the input, interleaved.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+        Input, float32 or float64.
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+        PyTorch's transposed layout: input channels first.
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+        ``H_out = (H_in - 1) sH - 2 pH + dH (kH - 1) + opH + 1``, see
+        :func:`tconv_lib.geometry.conv_transpose_output_size`.  Same dtype as ``x``.
+
+    Notes
+    -----
+    The *polyphase* view (Odena et al., 2016), the sub-pixel convolution of
+    Shi et al. (2016).  Tap ``ka`` lands on canvas row ``i sH + ka dH``; write
+    ``ka dH = qh sH + rh``: it always lands on *phase* ``rh`` (rows
+    ``m sH + rh``), at period ``m = i + qh``.  So phase ``(rh, rw)`` is an
+    ordinary convolution of the input, not upsampled, with the sub-kernel of
+    the taps that land there (:func:`tconv_lib.artifacts.polyphase_decompose`):
+
+    1. decompose: stack all ``sH sW`` sub-kernels as the rows of one matrix;
+    2. im2col: one copy of the input per window offset ``(qh, qw)``, a window
+       of ``ceil(k / s)`` offsets without dilation;
+    3. one matrix product computes every phase at every period;
+    4. interleave the phases (a pixel shuffle), cropping ``padding``.
+
+    No zero is inserted, nothing is scattered and no canvas is added into.
+    The products of a sub-kernel's zeros (when ``s`` does not divide ``k``)
+    are the price.
+
+    Examples
+    --------
+    The U-Net lecture's example (2x2 input, 3x3 kernel, stride 2, padding 1,
+    output_padding 1) gives its 4x4 result:
+
+    >>> x = np.array([[[2.0, 1.0], [3.0, 2.0]]])
+    >>> w = np.array([[[[1.0, 2.0, 1.0], [2.0, 0.0, 1.0], [0.0, 2.0, 1.0]]]])
+    >>> conv_transpose2d_polyphase(x, w, stride=2, padding=1, output_padding=1)
+    array([[[ 0.,  4.,  0.,  1.],
+            [10.,  7.,  6.,  3.],
+            [ 0.,  7.,  0.,  2.],
+            [ 6.,  3.,  4.,  2.]]])
+    """
+    a = transposed_args(
+        x, weight, bias, stride, padding, output_padding, groups, dilation,
+        nd=2, fname="conv_transpose2d_polyphase",
+    )
+    return a.finish(_conv_transpose2d_polyphase(a))
+
+
+#: What moving one number through memory costs, in multiply-adds of a matrix
+#: product: the constant of the rule in :func:`fastest_view`.
+MOVE_COST = 32
+
+
+def _fastest_view(a) -> str:
+    """:func:`fastest_view` on validated arguments."""
+    n, c_in, h_in, w_in = a.x.shape
+    _, c_out_g, kh, kw = a.weight.shape
+    c_out, c_in_g = c_out_g * a.groups, c_in // a.groups
+    (sh, sw), (dh, dw) = a.stride, a.dilation
+    qh, qw = len(_tap_offsets(kh, sh, dh)), len(_tap_offsets(kw, sw, dw))
+    (_, mh), (_, mw) = _periods(a)
+    # per image: multiply-adds of the product, plus the numbers moved around it
+    polyphase = qh * qw * mh * mw * (c_out * sh * sw * c_in_g + MOVE_COST * c_in)
+    gemm = kh * kw * h_in * w_in * c_out * (c_in_g + 2 * MOVE_COST)
+    return "polyphase" if polyphase <= gemm else "gemm"
+
+
+def fastest_view(x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """The view that :func:`conv_transpose2d` uses for these shapes: ``'polyphase'`` or ``'gemm'``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+        Only its shape matters.
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+        Only its shape matters.
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    str
+        ``'polyphase'`` when ``cost_polyphase <= cost_gemm``, else ``'gemm'``,
+        where, per image, with ``M = MOVE_COST = 32``::
+
+            cost_polyphase = QH QW MH MW (C_out sH sW C_in/g + M C_in)
+            cost_gemm      = kH kW H_in W_in C_out (C_in/g + 2 M)
+
+    Notes
+    -----
+    A rule on the shapes, not a timer.  Both fast views compute every
+    product with one matrix product; they differ in what they waste and in
+    what they move.
+
+    * The *polyphase* view (:func:`conv_transpose2d_polyphase`) multiplies
+      ``C_out sH sW`` rows of sub-kernels by a window of ``QH QW`` offsets
+      (``ceil(kH / sH)`` rows without dilation) of ``C_in/g`` channels, at
+      ``MH MW`` canvas periods (``H_in W_in``, plus a row or column when the
+      padding is not a multiple of the stride).  Where ``s`` does not divide
+      ``k`` some of those taps are zeros: ``k = 3, s = 2`` multiplies 16
+      taps for 9.  It copies the input once per offset (im2col).
+    * The *gemm* view (:func:`conv_transpose2d_gemm`) multiplies no zero,
+      but each of its ``C_out kH kW H_in W_in`` products is written, read
+      back and added into the canvas (col2im): twice the traffic of a copy.
+
+    ``MOVE_COST`` prices a number moved at 32 multiply-adds (OpenBLAS's
+    sgemm runs at tens of multiply-adds per number that NumPy copies); it
+    was fitted to timings of both views on 137 layers of the benchmark's
+    kinds.  So layers with few channels (memory-bound) and layers where
+    ``s`` divides ``k`` take the polyphase view; many channels with
+    ``k = 3, s = 2``, tiny images with odd padding, and many more input than
+    output channels (im2col would copy more than col2im adds) take the gemm
+    view.
+
+    Examples
+    --------
+    A 3-channel 256x256 image, k = 4, s = 2: memory-bound, no zero taps.
+
+    >>> fastest_view(np.empty((1, 3, 256, 256)), np.empty((3, 3, 4, 4)), stride=2, padding=1)
+    'polyphase'
+
+    DCGAN's first layer (512 channels at 4x4, k = 4, s = 2, p = 1): the odd
+    padding makes the polyphase view compute 5x5 periods for 4x4 pixels.
+
+    >>> fastest_view(np.empty((64, 512, 4, 4)), np.empty((512, 256, 4, 4)), stride=2, padding=1)
+    'gemm'
+    """
+    a = transposed_args(
+        x, weight, None, stride, padding, output_padding, groups, dilation,
+        nd=2, fname="fastest_view",
+    )
+    return _fastest_view(a)
+
+
+_FAST_VIEWS = {"polyphase": _conv_transpose2d_polyphase, "gemm": _conv_transpose2d_gemm}
+
+
 def conv_transpose2d(
     x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ):
+    """2D transposed convolution, as :func:`torch.nn.functional.conv_transpose2d`.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, H_in, W_in) or (C_in, H_in, W_in)
+        Input, float32 or float64.
+    weight : ndarray, shape (C_in, C_out // groups, kH, kW)
+        PyTorch's transposed layout: input channels first.
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, dilation : int or (int, int)
+    groups : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, H_out, W_out) or (C_out, H_out, W_out)
+        ``H_out = (H_in - 1) sH - 2 pH + dH (kH - 1) + opH + 1``, see
+        :func:`tconv_lib.geometry.conv_transpose_output_size`.  Same dtype as ``x``.
+
+    Notes
+    -----
+    The library's transposed convolution: the *polyphase* view or the *gemm*
+    view, whichever :func:`fastest_view` says is faster for the shapes.
+
+    Examples
+    --------
+    The U-Net lecture's example (2x2 input, 3x3 kernel, stride 2, padding 1,
+    output_padding 1) gives its 4x4 result:
+
+    >>> x = np.array([[[2.0, 1.0], [3.0, 2.0]]])
+    >>> w = np.array([[[[1.0, 2.0, 1.0], [2.0, 0.0, 1.0], [0.0, 2.0, 1.0]]]])
+    >>> conv_transpose2d(x, w, stride=2, padding=1, output_padding=1)
+    array([[[ 0.,  4.,  0.,  1.],
+            [10.,  7.,  6.,  3.],
+            [ 0.,  7.,  0.,  2.],
+            [ 6.,  3.,  4.,  2.]]])
+    """
     a = transposed_args(
         x, weight, bias, stride, padding, output_padding, groups, dilation,
         nd=2, fname="conv_transpose2d",
     )
-    return a.finish(_conv_transpose2d_gemm(a))
+    return a.finish(_FAST_VIEWS[_fastest_view(a)](a))
 
 
 conv_transpose2d_gemm.__doc__ = _GEMM_DOC.replace("{fname}", "conv_transpose2d_gemm")
-conv_transpose2d.__doc__ = _GEMM_DOC.replace("{fname}", "conv_transpose2d").replace(
-    "The *gemm* view, the fast path.", "The library's transposed convolution: the *gemm* view."
-)
 
 
 def _as_1d(view_2d, fname):
@@ -517,6 +815,36 @@ conv_transpose1d_zero_insertion = _as_1d(
 )
 conv_transpose1d_matrix = _as_1d(conv_transpose2d_matrix, "conv_transpose1d_matrix")
 conv_transpose1d_gemm = _as_1d(conv_transpose2d_gemm, "conv_transpose1d_gemm")
+conv_transpose1d_polyphase = _as_1d(conv_transpose2d_polyphase, "conv_transpose1d_polyphase")
+conv_transpose1d_polyphase.__doc__ = """1D transposed convolution as ``s`` ordinary convolutions, interleaved.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C_in, L_in) or (C_in, L_in)
+    weight : ndarray, shape (C_in, C_out // groups, k)
+    bias : ndarray, shape (C_out,), optional
+    stride, padding, output_padding, groups, dilation : int
+
+    Returns
+    -------
+    ndarray, shape (N, C_out, L_out) or (C_out, L_out)
+        ``L_out = (L_in - 1) s - 2p + d(k - 1) + op + 1``.
+
+    Notes
+    -----
+    The *polyphase* view: runs :func:`conv_transpose2d_polyphase` on a
+    height-1 image.  Phase ``r`` (positions ``m s + r`` before the padding
+    crops) takes the taps ``a`` with ``a d mod s == r``; without dilation the
+    sub-kernel ``h_r[q] = h[q s + r]``.
+
+    Examples
+    --------
+    Kernel ``h = [1, 10, 100]``, stride 2: the even positions add
+    ``h_0 = [1, 100]``, the odd ones take ``h_1 = [10]``.
+
+    >>> conv_transpose1d_polyphase(np.array([[1.0, 2.0]]), np.array([[[1.0, 10.0, 100.0]]]), stride=2)
+    array([[  1.,  10., 102.,  20., 200.]])
+    """
 conv_transpose1d = _as_1d(conv_transpose2d, "conv_transpose1d")
 
 #: Every 1D / 2D view by name, for tests and chapters that compare them.
@@ -525,10 +853,12 @@ VIEWS_1D = {
     "zero_insertion": conv_transpose1d_zero_insertion,
     "matrix": conv_transpose1d_matrix,
     "gemm": conv_transpose1d_gemm,
+    "polyphase": conv_transpose1d_polyphase,
 }
 VIEWS_2D = {
     "scatter": conv_transpose2d_scatter,
     "zero_insertion": conv_transpose2d_zero_insertion,
     "matrix": conv_transpose2d_matrix,
     "gemm": conv_transpose2d_gemm,
+    "polyphase": conv_transpose2d_polyphase,
 }

@@ -51,6 +51,7 @@ import base64
 import functools
 import gzip
 import html
+import inspect
 import io
 import itertools
 import json
@@ -153,6 +154,17 @@ class Explorer:
     controls: Callable[..., tuple]
     panels: Callable[..., list]
     fixed: dict = field(default_factory=dict)
+
+    def controls_for(self, fixed: dict) -> tuple:
+        """The controls a reader gets when :func:`explore` is given ``fixed``.
+
+        A fixed argument that names a control (``explore("gradients", padding=0)``) pins
+        it: the control disappears and its value goes to the panels like any fixed
+        argument, so a chapter can embed the one case its text discusses.
+        """
+        accepted = inspect.signature(self.controls).parameters
+        controls = self.controls(**{k: v for k, v in fixed.items() if k in accepted})
+        return tuple(c for c in controls if c.name not in fixed)
 
 
 def _round(a: np.ndarray) -> np.ndarray:
@@ -794,7 +806,7 @@ def export(name: str, **fixed) -> dict:
     """
     explorer = _get(name)
     fixed = {**explorer.fixed, **fixed}
-    controls = explorer.controls(**fixed)
+    controls = explorer.controls_for(fixed)
     arrays, array_ids, panels, panel_ids, combos = [], {}, [], {}, {}
 
     def intern(table, ids, value):
@@ -1045,7 +1057,7 @@ class LiveExplorer:
         self.fixed = {**self.explorer.fixed, **fixed}
         self.controls = {}
         rows = []
-        for control in self.explorer.controls(**self.fixed):
+        for control in self.explorer.controls_for(self.fixed):
             spec = control.spec(live=True)
             options = [(str(v), v) for v in spec["values"]]
             style = {"description_width": "initial"}
@@ -1148,7 +1160,9 @@ def explore(name: str, **fixed):
     name : str
         ``"stamps"``, ``"geometry"``, ``"overlap"``, ``"mitigation"`` or ``"gradients"``.
     **fixed
-        Fixed arguments of the explorer, e.g. ``explore("stamps", size=3)``.
+        Fixed arguments of the explorer, e.g. ``explore("stamps", size=3)``; an argument
+        that names a control pins it (``explore("gradients", padding=0)``), see
+        :meth:`Explorer.controls_for`.
 
     Returns
     -------

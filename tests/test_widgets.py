@@ -325,3 +325,18 @@ def test_rounding_keeps_four_significant_digits_and_integers():
     assert r.dtype.kind == "i"
     np.testing.assert_array_equal(widgets._round(np.array([0.123456, 123456.7, -1e-20, 2.0])),
                                   [0.1235, 123500.0, 0.0, 2.0])
+
+
+def test_a_fixed_argument_that_names_a_control_pins_it():
+    """explore("gradients", padding=0): no padding control, and every panel drawn with padding 0."""
+    import tconv_lib.widgets
+    from tconv_lib.widgets import EXPLORERS, export
+
+    full = export("gradients")
+    pinned = export("gradients", padding=0)
+    others = [c["name"] for c in full["controls"] if c["name"] != "padding"]
+    assert [c["name"] for c in pinned["controls"]] == others
+    assert len(pinned["combos"]) * 2 == len(full["combos"])
+    live = tconv_lib.widgets.LiveExplorer("gradients", padding=0)
+    assert "padding" not in live.controls and live.fixed["padding"] == 0
+    assert "padding" in {c.name for c in EXPLORERS["gradients"].controls_for({})}
