@@ -405,8 +405,9 @@ def test_feedback_and_export(graded):
     )
     with open(out / "grades.csv") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
-    assert float(rows["wrong"]["score"]) == 7.0 and float(rows["wrong"][KERAS]) == 0.0, rows["wrong"]
-    assert float(rows["s1"]["score"]) == 10.0, rows["s1"]
+    full = sum(FULL.values())
+    assert float(rows["wrong"]["score"]) == full - FULL[KERAS] and float(rows["wrong"][KERAS]) == 0.0, rows["wrong"]
+    assert float(rows["s1"]["score"]) == full, rows["s1"]
     with open(out / "parts.csv") as f:
         parts = {row["part"]: row for row in csv.DictReader(f)}
     assert int(parts[KERAS]["failures"]) >= 1 and parts[KERAS]["most_common_failure"], parts[KERAS]
