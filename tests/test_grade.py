@@ -257,8 +257,14 @@ def test_a_worker_that_dies_costs_only_its_notebook(tmp_path):
     empty.mkdir()
 
     def job(root: Path, student: str) -> dict:
-        return {"root": str(root), "grading": str(tmp_path / "grading"), "db_url": "sqlite://",
-                "assignment": "geometry", "student": student, "sandboxed": True}
+        return {
+            "root": str(root),
+            "grading": str(tmp_path / "grading"),
+            "db_url": "sqlite://",
+            "assignment": "geometry",
+            "student": student,
+            "sandboxed": True,
+        }
 
     results = list(run_local([job(deadly, "killer"), job(empty, "next"), job(empty, "last")], workers=1))
     by_student = {r["student"]: r for r in results}
@@ -278,8 +284,9 @@ def _without_bubblewrap() -> dict:
 def test_without_bubblewrap_the_command_refuses_to_grade(tmp_path):
     _submit(tmp_path, "alice", GEOMETRY)
     command = [sys.executable, "-m", "tconv_lib.grade", "autograde", "--grading", str(tmp_path)]
-    result = subprocess.run(command, cwd=ROOT, env=_without_bubblewrap(), capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        command, cwd=ROOT, env=_without_bubblewrap(), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode != 0, result.stdout + result.stderr
     assert "bubblewrap (bwrap) is not installed" in result.stderr, result.stderr
     assert "apt-get install bubblewrap" in result.stderr, result.stderr
@@ -291,9 +298,22 @@ def test_without_bubblewrap_the_command_refuses_to_grade(tmp_path):
 def test_unsafe_no_sandbox_grades_as_plain_processes(tmp_path):
     _submit(tmp_path, "alice", GEOMETRY)
     _submit(tmp_path, "bob", _wrong_keras())
-    result = subprocess.run([sys.executable, "-m", "tconv_lib.grade", "autograde", "--grading", str(tmp_path),
-                             "--unsafe-no-sandbox"],
-                            cwd=ROOT, env=_without_bubblewrap(), capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tconv_lib.grade",
+            "autograde",
+            "--grading",
+            str(tmp_path),
+            "--unsafe-no-sandbox",
+        ],
+        cwd=ROOT,
+        env=_without_bubblewrap(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "--unsafe-no-sandbox: students' code runs as you" in result.stderr, result.stderr
     assert _scores(_db(tmp_path), ["alice", "bob"]) == {"alice": FULL, "bob": {**FULL, KERAS: 0.0}}
@@ -406,7 +426,9 @@ def test_feedback_and_export(graded):
     with open(out / "grades.csv") as f:
         rows = {row["student"]: row for row in csv.DictReader(f)}
     full = sum(FULL.values())
-    assert float(rows["wrong"]["score"]) == full - FULL[KERAS] and float(rows["wrong"][KERAS]) == 0.0, rows["wrong"]
+    assert float(rows["wrong"]["score"]) == full - FULL[KERAS] and float(rows["wrong"][KERAS]) == 0.0, rows[
+        "wrong"
+    ]
     assert float(rows["s1"]["score"]) == full, rows["s1"]
     with open(out / "parts.csv") as f:
         parts = {row["part"]: row for row in csv.DictReader(f)}
@@ -439,7 +461,7 @@ def test_feedback_reads_offline_and_shows_no_grader_internals(graded, browser):
     for title in ("Part A: the output size", "Part D: Keras' padding in PyTorch's terms"):
         assert title in summary, f"the summary does not name {title!r}: {summary[:500]}"
     assert "Test cell" not in summary
-    lost = summary[summary.index("Part D"):]
+    lost = summary[summary.index("Part D") :]
     assert "What failed:" in lost and "hidden case" in lost and "What to check:" in lost, lost
 
 
@@ -492,14 +514,18 @@ def test_postgresql_gradebook():
         _submit(grading, "p2", RELEASE)
         # a student who knows where the gradebook is: the sandbox has no network and no credentials
         nb = nbformat.read(str(GEOMETRY), as_version=4)
-        nb.cells.append(nbformat.v4.new_code_cell(
-            "import os, psycopg\n"
-            "print(sorted(os.environ))\n"
-            "try:\n"
-            f"    psycopg.connect({url!r}, connect_timeout=3).execute('UPDATE grade SET extra_credit = 5')\n"
-            "    print('CONNECTED')\n"
-            "except Exception as error:\n"
-            "    print('no gradebook:', type(error).__name__)\n"))
+        nb.cells.append(
+            nbformat.v4.new_code_cell(
+                "import os, psycopg\n"
+                "print(sorted(os.environ))\n"
+                "try:\n"
+                f"    psycopg.connect({url!r}, connect_timeout=3)"
+                ".execute('UPDATE grade SET extra_credit = 5')\n"
+                "    print('CONNECTED')\n"
+                "except Exception as error:\n"
+                "    print('no gradebook:', type(error).__name__)\n"
+            )
+        )
         _submit(grading, "p3", nb)
         result = _command("autograde", "--grading", str(grading), "--db", url, "--workers", "2")
         assert "gradebook: postgresql" in result.stdout, result.stdout

@@ -243,8 +243,12 @@ for path in candidates:
 
 # appended to each solution cell of the release: the instructor's functions replace the student's
 EXEC_SOLUTIONS = "exec(SOLUTIONS)\n"
-SOLUTION_CELLS = ("conv_transpose_output_size", "reachable_output_sizes", "output_padding_for",
-                  "keras_to_torch_padding")
+SOLUTION_CELLS = (
+    "conv_transpose_output_size",
+    "reachable_output_sizes",
+    "output_padding_for",
+    "keras_to_torch_padding",
+)
 
 
 def compute_own_hidden_cases(grading: Path) -> str:
@@ -894,7 +898,9 @@ def test_no_canary_reaches_another_students_files(batch):
         if path.suffix == ".html":  # the rubric beside a written answer is for the grader only
             # (honest notebooks made from the sources carry the model answer and its rubric as their
             # own answer; the grader's rubric cell is what must not reach anyone's feedback)
-            assert "For the grader" not in text, f"the grader's rubric shows in {path.relative_to(batch.grading)}"
+            assert "For the grader" not in text, (
+                f"the grader's rubric shows in {path.relative_to(batch.grading)}"
+            )
 
 
 def test_no_process_outlives_the_command(batch):
