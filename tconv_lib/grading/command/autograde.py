@@ -272,10 +272,7 @@ def audit(course: Course, results: list[dict]) -> list[str]:
 
 def run(args) -> int:
     course = Course.load(args.course_root, args.grading, args.db)
-    known = course.assignments()
-    unknown = [a for a in args.assignments if a not in known]
-    if unknown:
-        raise SystemExit(f"unknown assignment(s) {unknown}; the course has: {', '.join(known)}")
+    course.known_assignments(args.assignments)
     problem = sandbox.problem()
     if problem and not args.unsafe_no_sandbox:
         raise SystemExit(f"autograde: students' code must run in a sandbox, and {problem}.")
@@ -285,7 +282,7 @@ def run(args) -> int:
             "network and processes in reach (only for notebooks you trust)",
             file=sys.stderr,
         )
-    assignments = args.assignments or [a for a in known if course.students(a)]
+    assignments = args.assignments or [a for a in course.assignments() if course.students(a)]
     state = State(course.grading / "tconv-grade-state.json")
     prepare(course, assignments, state)
     library = library_fingerprint()

@@ -96,6 +96,14 @@ class Course:
         """Assignments with a source notebook ``<source>/<a>/<a>.ipynb``."""
         return sorted(p.parent.name for p in self.source.glob("*/*.ipynb") if p.stem == p.parent.name)
 
+    def known_assignments(self, names) -> list[str]:
+        """``names`` if every one is an assignment of the course; else exit, listing the assignments."""
+        known = self.assignments()
+        unknown = [a for a in names if a not in known]
+        if unknown:
+            raise SystemExit(f"unknown assignment(s) {unknown}; the course has: {', '.join(known)}")
+        return list(names)
+
     def source_notebook(self, assignment: str) -> Path:
         return self.source / assignment / f"{assignment}.ipynb"
 

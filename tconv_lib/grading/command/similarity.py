@@ -188,11 +188,8 @@ def compare(assignment: str, part: str, students: list[Code], references: list[C
 
 def run(args) -> int:
     course = Course.load(args.course_root, args.grading, args.db)
-    known = course.assignments()
-    unknown = [a for a in args.assignments if a not in known]
-    if unknown:
-        raise SystemExit(f"unknown assignment(s) {unknown}; the course has: {', '.join(known)}")
-    assignments = args.assignments or [a for a in known if course.students(a)]
+    course.known_assignments(args.assignments)
+    assignments = args.assignments or [a for a in course.assignments() if course.students(a)]
     start = time.perf_counter()
     library = library_code()
     matches, unjudged, compared = [], [], 0
