@@ -563,6 +563,30 @@ def test_the_verification_sandbox_holds_numpy_and_nothing_of_the_grader(monkeypa
         assert found["uid"] == sandbox.sandbox_uid(), found["uid"]
 
 
+def test_an_environment_under_tmp_is_seen_inside_the_sandbox(monkeypatch, tmp_path):
+    """A course cloned under /tmp (as CI may): its environment is mounted over the private /tmp."""
+    import subprocess
+    import tempfile
+
+    needs_sandbox()
+    environment = Path(tempfile.mkdtemp(prefix="tconv-env-", dir="/tmp"))
+    private = Path(tempfile.mkdtemp(prefix="tconv-private-", dir="/tmp"))
+    try:
+        environment.chmod(0o755)
+        (environment / "marker").write_text("the course's environment\n")
+        roots = sandbox._python_roots()
+        monkeypatch.setattr(sandbox, "_python_roots", lambda: [*roots, environment])
+        (private / "runtime").mkdir()
+        work = tmp_path / "work"
+        work.mkdir()
+        spec = sandbox.Spec("notebook", str(private), ["/bin/cat", str(environment / "marker")], {}, None)
+        argv, fds = sandbox.bwrap_argv(spec, work, None)
+        result = subprocess.run(argv, capture_output=True, text=True, pass_fds=fds, timeout=60)
+        assert result.stdout == "the course's environment\n", result.stderr
+    finally:
+        subprocess.run(["rm", "-rf", str(environment), str(private)], check=False)
+
+
 # --------------------------------------------------------------------------------------
 # The parts' hidden cases
 # --------------------------------------------------------------------------------------

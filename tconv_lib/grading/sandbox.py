@@ -362,7 +362,8 @@ def bwrap_argv(spec: Spec, cwd: Path, connection_file: str | None) -> tuple[list
     for key, value in environment(spec.kind, spec.env).items():
         args += ["--setenv", key, value]
     args += _system_binds(private, spec.uid)
-    args += _python_binds(spec.kind)
+    # the in-memory folders first: a bind below them (the course's environment in a clone
+    # under /tmp, as CI makes) is mounted on top of them, not hidden by them
     args += [
         "--proc",
         "/proc",
@@ -381,6 +382,7 @@ def bwrap_argv(spec: Spec, cwd: Path, connection_file: str | None) -> tuple[list
         "--tmpfs",
         "/dev/shm",
     ]
+    args += _python_binds(spec.kind)
     fds: list[int] = []
     if spec.kind == "notebook":
         runtime = private / "runtime"
