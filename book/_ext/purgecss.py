@@ -126,3 +126,45 @@ def purge(css: str, corpus: set[str]) -> str:
             if kept:
                 out.append(f"{','.join(kept)}{{{block}}}")
     return "".join(out)
+
+
+_TOKEN_RULE = re.compile(r"^(.*?)\.highlight \.([A-Za-z0-9]+) \{ *([^}]*?) *\}", re.M)
+_BLOCK_RULE = re.compile(r"^(.*?)\.highlight \{[^}]*?color: *(#[0-9A-Fa-f]+)", re.M)
+_CODE_BLOCK = re.compile(r'(<div class="highlight"><pre>)(.*?)(</pre>)', re.S)
+
+
+def plain_token_classes(pygments_css: str) -> set[str]:
+    """Pygments' token classes whose every rule only repeats the code block's own colour.
+
+    A ``<span>`` of such a class draws its text exactly as the text around it; in Python code
+    these are names, punctuation and whitespace, most of the spans of a highlighted page.
+
+    >>> plain_token_classes(".highlight { background: #fff; color: #080808 }\\n"
+    ...                     ".highlight .n { color: #080808 } /* Name */\\n"
+    ...                     ".highlight .k { color: #8045E5 } /* Keyword */\\n"
+    ...                     ".highlight .p { color: #080808; font-weight: bold }")
+    {'n'}
+    """
+    base = {prefix: colour.lower() for prefix, colour in _BLOCK_RULE.findall(pygments_css)}
+    plain, styled = set(), set()
+    for prefix, token, declarations in _TOKEN_RULE.findall(pygments_css):
+        colour = base.get(prefix)
+        if colour and declarations.rstrip(";").strip().lower() == f"color: {colour}":
+            plain.add(token)
+        else:
+            styled.add(token)
+    return plain - styled
+
+
+def unwrap_plain_tokens(html: str, classes: set[str]) -> str:
+    """``html`` with the spans of ``classes`` inside code blocks replaced by their text.
+
+    >>> unwrap_plain_tokens('<div class="highlight"><pre><span class="n">x</span>'
+    ...                     '<span class="o">=</span><span class="n">y</span></pre>', {"n"})
+    '<div class="highlight"><pre>x<span class="o">=</span>y</pre>'
+    """
+    if not classes:
+        return html
+    names = "|".join(map(re.escape, sorted(classes)))
+    span = re.compile(rf'<span class="(?:{names})">([^<]*)</span>')
+    return _CODE_BLOCK.sub(lambda m: m.group(1) + span.sub(r"\1", m.group(2)) + m.group(3), html)
