@@ -367,14 +367,6 @@ def _copy_assets(app, exception) -> None:
     shutil.copytree(SITE_SOURCE, out / SITE_DIR, dirs_exist_ok=True)
     pages = [p for p in out.rglob("*.html") if p.relative_to(out).parts[0] not in
              ("_static", "_sources", VENDOR_DIR, SITE_DIR, EXPLORERS_DIR, NOTEBOOKS_DIR)]
-    # code blocks: names, punctuation and whitespace drawn in the block's own colour need no
-    # span of their own (about a third of a chapter's HTML)
-    plain = purgecss.plain_token_classes((out / "_static" / "pygments.css").read_text(encoding="utf-8"))
-    for page in pages:
-        text = page.read_text(encoding="utf-8")
-        slim = purgecss.unwrap_plain_tokens(text, plain)
-        if slim != text:
-            page.write_text(slim, encoding="utf-8")
     (out / SITE_DIR / "icons.css").write_text(_icons_css(pages))
     _write_notebooks(app)
     # the theme's Font Awesome script is linked from no page: do not publish 3 MB of it
@@ -396,6 +388,23 @@ def _copy_assets(app, exception) -> None:
         path.unlink()
 
 
+def _slim_code_blocks(app, exception) -> None:
+    """Code blocks: names, punctuation and whitespace drawn in the block's own colour need no span
+    of their own (about a third of a chapter's HTML).  Runs after the theme has written its
+    light and dark pygments.css (its own build-finished handler), which says which tokens those are."""
+    if exception is not None or app.builder.format != "html":
+        return
+    out = Path(app.outdir)
+    plain = purgecss.plain_token_classes((out / "_static" / "pygments.css").read_text(encoding="utf-8"))
+    for page in out.rglob("*.html"):
+        if page.relative_to(out).parts[0] in ("_static", "_sources", VENDOR_DIR, SITE_DIR, EXPLORERS_DIR):
+            continue
+        text = page.read_text(encoding="utf-8")
+        slim = purgecss.unwrap_plain_tokens(text, plain)
+        if slim != text:
+            page.write_text(slim, encoding="utf-8")
+
+
 def setup(app):
     _install_alt_text()
     app.connect("config-inited", _configure, priority=900)
@@ -403,4 +412,5 @@ def setup(app):
     app.connect("html-page-context", _tidy_page, priority=900)
     app.connect("html-page-context", _launch_buttons, priority=901)
     app.connect("build-finished", _copy_assets)
+    app.connect("build-finished", _slim_code_blocks, priority=950)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
