@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_sandbox
 
 from tconv_lib.grading import GradingFailure, check, compare, keys, pickle_function, sandbox, student_id
 from tconv_lib.grading.cases import (
@@ -29,14 +30,6 @@ from tconv_lib.grading.parts import PARTS
 from tconv_lib.grading.verify import MAX_PAYLOAD_BYTES, Isolation, Verdict, judge, verify
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def needs_sandbox():
-    problem = sandbox.problem()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must grade in the sandbox: {problem}")
-        pytest.skip(problem)
 
 
 PRACTICE = Isolation(sandboxed=False)

@@ -29,8 +29,8 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from conftest import needs_sandbox
 
-from tconv_lib.grading import sandbox
 from tconv_lib.grading.parts import PARTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -496,11 +496,7 @@ def graded(request, tmp_path_factory) -> dict[str, Graded]:
     its time is what one student's notebook takes (the releases are made on the way); then
     the grading command grades every assignment's class in one run.
     """
-    problem = sandbox.problem()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must grade in the sandbox: {problem}")
-        pytest.skip(problem)
+    needs_sandbox()
     needed = sorted({getattr(item, "callspec", None) and item.callspec.params.get("assignment")
                      for item in request.session.items if "graded" in item.fixturenames} - {None})
     folders = {a: tmp_path_factory.mktemp(f"grading-{a}") for a in needed}

@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import stop_server
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.slow
@@ -91,12 +92,7 @@ def lab(tmp_path_factory):
             time.sleep(0.5)
         yield base, token, work
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
         log.close()
 
 

@@ -26,8 +26,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import needs_sandbox, stop_server
+from test_grade import _command
 
-from tconv_lib.grading import sandbox
 from tconv_lib.grading.command.course import written_cells
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,30 +51,9 @@ def _notebook(answer: str | None) -> nbformat.NotebookNode:
     return nb
 
 
-def _command(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("TCONV_GRADEBOOK_URL", "TCONV_GRADING_DIR")}
-    result = subprocess.run(
-        [sys.executable, "-m", "tconv_lib.grade", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if check:
-        assert result.returncode == 0, (
-            f"grade {' '.join(args)} failed:\n{result.stdout}\n{result.stderr[-4000:]}"
-        )
-    return result
-
-
 @pytest.fixture(scope="module")
 def grading():
-    problem = sandbox.problem()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI must grade in the sandbox: {problem}")
-        pytest.skip(problem)
+    needs_sandbox()
     folder = Path(tempfile.mkdtemp(prefix="tconv-manual-test-"))
     os.chmod(folder, 0o711)
     for student, answer in [
@@ -282,12 +262,7 @@ def formgrader(grading, tmp_path):
             time.sleep(0.5)
         yield base, token
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
         log.close()
 
 

@@ -238,20 +238,21 @@ def _course(job: dict) -> Course:
     return _COURSES[key]
 
 
-def _cells(course: Course, assignment: str) -> list[GradedCell]:
+def _from_source(cache: dict, read, course: Course, assignment: str):
+    """``read(source notebook)``, read again only when the source notebook changes."""
     path = course.source_notebook(assignment)
     key = (str(path), path.stat().st_mtime_ns)
-    if key not in _CELLS:
-        _CELLS[key] = graded_cells(path)
-    return _CELLS[key]
+    if key not in cache:
+        cache[key] = read(path)
+    return cache[key]
+
+
+def _cells(course: Course, assignment: str) -> list[GradedCell]:
+    return _from_source(_CELLS, graded_cells, course, assignment)
 
 
 def _written(course: Course, assignment: str) -> list[WrittenCell]:
-    path = course.source_notebook(assignment)
-    key = (str(path), path.stat().st_mtime_ns)
-    if key not in _WRITTEN:
-        _WRITTEN[key] = written_cells(path)
-    return _WRITTEN[key]
+    return _from_source(_WRITTEN, written_cells, course, assignment)
 
 
 def _config(course: Course, job: dict, private: Path):
